@@ -1,0 +1,98 @@
+# confmail - see README.md.  `make demo` and `make check` set up everything.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD ?= build
+PKG_CONFIG ?= pkg-config
+
+PKGS = gmime-3.0 sqlite3 libpcre2-8 json-glib-1.0 libxml-2.0
+# libetpan ships a pkg-config file on Debian; older builds only libetpan-config.
+ETPAN_CFLAGS := $(shell $(PKG_CONFIG) --cflags libetpan 2>/dev/null || libetpan-config --cflags 2>/dev/null)
+ETPAN_LIBS := $(shell $(PKG_CONFIG) --libs libetpan 2>/dev/null || libetpan-config --libs 2>/dev/null)
+
+CFLAGS ?= -O2 -g
+WARNINGS = -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wformat-security \
+	-Wstrict-prototypes -Wmissing-prototypes -Wmissing-declarations \
+	-Wpointer-arith -Wvla -Wnull-dereference -Wundef -Wimplicit-fallthrough
+DEPFLAGS = -MMD -MP
+ALL_CFLAGS = $(WARNINGS) -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
+	$(shell $(PKG_CONFIG) --cflags $(PKGS)) $(ETPAN_CFLAGS) $(CFLAGS) $(SANFLAGS)
+LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) $(ETPAN_LIBS)
+LDFLAGS += $(SANFLAGS)
+
+SRCS = $(wildcard src/*.c)
+OBJS = $(SRCS:src/%.c=$(BUILD)/%.o)
+LIB_OBJS = $(filter-out $(BUILD)/main.o,$(OBJS))
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+# The binary of the default build sits at the top, where tools/score and
+# the examples look for it; other builds (sanitize) keep theirs in BUILD.
+ifeq ($(BUILD),build)
+BIN = confmail
+else
+BIN = $(BUILD)/confmail
+endif
+
+.PHONY: all check unit integration sanitize valgrind demo bench install clean deps
+
+all: $(BIN)
+
+$(BIN): $(OBJS)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LIBS)
+
+$(BUILD)/%.o: src/%.c | $(BUILD)
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -Isrc $(shell $(PKG_CONFIG) --cflags cmocka) $(LDFLAGS) \
+		-o $@ $< $(LIB_OBJS) $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+
+$(BUILD) $(BUILD)/tests:
+	mkdir -p $@
+
+unit: $(UNIT_BINS)
+integration: $(BIN)
+
+# Every test, unit and end-to-end, against the binary of this build.
+check: $(BIN) $(UNIT_BINS)
+	CONFMAIL=$(abspath $(BIN)) UNIT_DIR=$(abspath $(BUILD)/tests) tests/run
+
+# The same tests, built and run with AddressSanitizer and UBSan.
+sanitize:
+	$(MAKE) BUILD=build/san CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+		SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" check
+
+# The end-to-end intake under valgrind: no errors, nothing definitely lost.
+valgrind: $(BIN)
+	CONFMAIL=$(abspath $(BIN)) tests/integration/valgrind.sh
+
+# Builds and runs the sample conference; installs dependencies when root.
+demo:
+	contrib/install-deps
+	$(MAKE) all
+	contrib/demo
+
+bench: $(BIN)
+	tests/bench/intake
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/confmail \
+		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)$(PREFIX)/share/doc/confmail/examples
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/confmail
+	cp -R filters templates $(DESTDIR)$(PREFIX)/share/confmail/
+	install -m 644 contrib/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 contrib/man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 644 contrib/icssi-2022.conf contrib/procmailrc contrib/postfix-master.cf \
+		contrib/aliases contrib/exim.conf $(DESTDIR)$(PREFIX)/share/doc/confmail/examples/
+
+deps:
+	contrib/install-deps
+
+clean:
+	rm -rf build confmail demo
+
+-include $(OBJS:.o=.d)

@@ -1,0 +1,138 @@
+/*
+ * classify.c - what a message is, as far as its envelope and headers tell,
+ * and which language it is written in.  Content rules from filters/ refine
+ * this (the extraction step); here we only decide what is unambiguous.
+ */
+#include "confmail.h"
+
+#include <string.h>
+
+/* Envelope recipients whose local part says what the mail is for. */
+static const struct {
+	const char *local;
+	const char *class;
+} by_recipient[] = {
+	{ "register", "registration" },
+	{ "registration", "registration" },
+	{ "info", "question" },
+	{ "questions", "question" },
+	{ "announce-request", "subscribe" },
+};
+
+/* The local part of ADDR when ADDR is on DOMAIN (or any domain when
+ * DOMAIN is NULL), else NULL. */
+static char *
+local_on_domain(const char *addr, const char *domain)
+{
+	const char *at = addr ? strrchr(addr, '@') : NULL;
+
+	if (!at || (domain && g_ascii_strcasecmp(at + 1, domain) != 0))
+		return NULL;
+	return g_ascii_strdown(addr, at - addr);
+}
+
+static bool
+is_delivery_report(const struct mail *m)
+{
+	if (!m->message)
+		return false;
+	GMimeObject *top = g_mime_message_get_mime_part(m->message);
+	if (!top)
+		return false;
+	GMimeContentType *ct = g_mime_object_get_content_type(top);
+	if (!g_mime_content_type_is_type(ct, "multipart", "report"))
+		return false;
+	const char *rt = g_mime_content_type_get_parameter(ct, "report-type");
+	return rt && g_ascii_strcasecmp(rt, "delivery-status") == 0;
+}
+
+static bool
+from_mailer_daemon(const struct mail *m, const struct envelope *env)
+{
+	if (env->sender && !*env->sender)
+		return true;
+	g_autofree char *lp = local_on_domain(m->from_addr, NULL);
+	return lp && (strcmp(lp, "mailer-daemon") == 0 || strcmp(lp, "postmaster") == 0);
+}
+
+static bool
+is_autoreply(const struct mail *m)
+{
+	const char *as = mail_header(m, "Auto-Submitted");
+	if (as && g_ascii_strncasecmp(as, "auto-replied", 12) == 0)
+		return true;
+	return mail_header(m, "X-Autoreply") || mail_header(m, "X-Autorespond");
+}
+
+const char *
+classify_language(const char *text)
+{
+	gsize latin = 0, arabic = 0, sorani = 0;
+
+	if (!text)
+		return "en";
+	for (const char *p = text; *p; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		if (c < 0x80) {
+			latin += g_ascii_isalpha((int)c) ? 1 : 0;
+			continue;
+		}
+		if (c >= 0x0600 && c <= 0x06FF && g_unichar_isalpha(c))
+			arabic++;
+		switch (c) {
+		case 0x0695: /* ڕ */ case 0x06B5: /* ڵ */ case 0x06CE: /* ێ */
+		case 0x06C6: /* ۆ */ case 0x06D5: /* ە */ case 0x06A4: /* ڤ */
+			sorani++;
+		}
+	}
+	if (arabic == 0 || arabic < latin)
+		return "en";
+	/* In Sorani these letters make up several percent of the text; in
+	 * Arabic they do not occur. */
+	return sorani * 40 >= arabic && sorani >= 2 ? "ckb" : "ar";
+}
+
+/* The body without quoted lines, for judging the writer's language. */
+static char *
+unquoted(const char *body)
+{
+	GString *out = g_string_new(NULL);
+	g_auto(GStrv) lines = g_strsplit(body, "\n", -1);
+
+	for (int i = 0; lines[i]; i++)
+		if (lines[i][0] != '>')
+			g_string_append(g_string_append(out, lines[i]), "\n");
+	return g_string_free(out, FALSE);
+}
+
+void
+classify(const struct mail *m, const struct envelope *env,
+	 const struct config *cfg, struct verdict *v)
+{
+	v->class = "other";
+	v->topic = NULL;
+	if (m->body) {
+		g_autofree char *own = unquoted(m->body);
+		v->language = classify_language(own);
+	} else {
+		v->language = classify_language(m->subject);
+	}
+	if (!m->message)
+		return;
+
+	if (is_delivery_report(m) || from_mailer_daemon(m, env)) {
+		v->class = "bounce";
+		return;
+	}
+	if (is_autoreply(m)) {
+		v->class = "autoreply";
+		return;
+	}
+	g_autofree char *lp = local_on_domain(env->recipient, cfg ? cfg->domain : NULL);
+	for (size_t i = 0; lp && i < G_N_ELEMENTS(by_recipient); i++) {
+		if (strcmp(lp, by_recipient[i].local) == 0) {
+			v->class = by_recipient[i].class;
+			return;
+		}
+	}
+}

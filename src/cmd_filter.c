@@ -1,0 +1,106 @@
+/*
+ * cmd_filter.c - `confmail filter`: the MDA.  One message on stdin becomes
+ * one committed row, or the MTA is told to try again.  Exit 0 only after
+ * COMMIT; anything transient is 75; bad configuration 78; a message over
+ * the size limit 65 (the one case where a bounce is the right answer).
+ */
+#include "confmail.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+/* GLib aborts when memory runs out.  The message is not committed, so the
+ * right answer to the MTA is "try again later", not a crash it may treat
+ * as a hard failure. */
+static void
+abort_is_tempfail(int sig)
+{
+	static const char msg[] = "confmail: internal failure (out of memory?); "
+	    "the message was not recorded and will be retried\n";
+	(void)sig;
+	if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
+		/* nothing more we can do */
+	}
+	_exit(EX_TEMPFAIL);
+}
+
+static int
+record(const struct config *cfg, GByteArray *raw, struct mail *m,
+       const struct envelope *env)
+{
+	g_autoptr(GError) error = NULL;
+	struct verdict v;
+	classify(m, env, cfg, &v);
+	const char *noreply = noreply_reason(m, env, cfg);
+	g_autofree char *now = confmail_now_iso();
+	struct message_row row = {
+		.mail = m, .env = env, .raw = raw, .verdict = &v,
+		.noreply = noreply, .received_at = now,
+	};
+
+	g_autoptr(store) st = store_open(cfg, STORE_CREATE, &error);
+	if (!st)
+		return cm_fail(error);
+	gint64 id = 0;
+	if (!store_begin(st, &error))
+		return cm_fail(error);
+	if (messages_record(st, &row, &id, &error) == RECORD_ERROR) {
+		store_rollback(st);
+		return cm_fail(error);
+	}
+	if (!store_commit(st, &error))
+		return cm_fail(error);
+	return 0;
+}
+
+int
+cmd_filter(struct command_context *ctx, int argc, char **argv)
+{
+	g_autofree char *recipient = NULL;
+	GOptionEntry entries[] = {
+		{ "recipient", 'r', 0, G_OPTION_ARG_STRING, &recipient,
+		  "envelope recipient (else $ORIGINAL_RECIPIENT, $RECIPIENT, Delivered-To)", "ADDR" },
+		G_OPTION_ENTRY_NULL
+	};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GOptionContext) oc = g_option_context_new("- record one message from stdin");
+
+	g_option_context_add_main_entries(oc, entries, NULL);
+	if (!g_option_context_parse(oc, &argc, &argv, &error)) {
+		cm_err("filter: %s", error->message);
+		return EX_USAGE;
+	}
+	if (argc > 1) {
+		cm_err("filter: the message comes on standard input, not as '%s'", argv[1]);
+		return EX_USAGE;
+	}
+	signal(SIGABRT, abort_is_tempfail);
+
+	g_autoptr(config) cfg = cm_load_config(ctx);
+	if (!cfg)
+		return EX_CONFIG;
+
+	GByteArray *raw = NULL;
+	switch (intake_read(STDIN_FILENO, cfg->max_message_size, &raw, &error)) {
+	case READ_OK:
+		break;
+	case READ_TOO_BIG:
+		cm_err("message refused: larger than the limit of %" G_GINT64_FORMAT
+		       " bytes ([limits] max_message_size)", cfg->max_message_size);
+		return EX_DATAERR;
+	case READ_FAILED:
+		return cm_fail(error);
+	}
+	g_autofree char *from_line = intake_strip_from_line(raw);
+	struct mail *m = mail_parse(raw);
+	struct envelope env = { 0 };
+	intake_envelope(&env, recipient, from_line, m);
+
+	int rc = record(cfg, raw, m, &env);
+
+	envelope_clear(&env);
+	mail_free(m);
+	g_byte_array_free(raw, TRUE);
+	return rc;
+}

@@ -1,0 +1,57 @@
+/*
+ * cmd_init.c - `confmail init` creates or migrates the database;
+ * `confmail check` validates the configuration (rules and templates join
+ * it with their issues).
+ */
+#include "confmail.h"
+
+#include <stdio.h>
+
+static bool
+no_arguments(const char *name, int argc, char **argv)
+{
+	g_autoptr(GOptionContext) oc = g_option_context_new(NULL);
+	g_autoptr(GError) error = NULL;
+
+	if (!g_option_context_parse(oc, &argc, &argv, &error)) {
+		cm_err("%s: %s", name, error->message);
+		return false;
+	}
+	if (argc > 1) {
+		cm_err("%s: unexpected argument '%s'", name, argv[1]);
+		return false;
+	}
+	return true;
+}
+
+int
+cmd_init(struct command_context *ctx, int argc, char **argv)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (!no_arguments("init", argc, argv))
+		return EX_USAGE;
+	g_autoptr(config) cfg = cm_load_config(ctx);
+	if (!cfg)
+		return EX_CONFIG;
+	g_autoptr(store) st = store_open(cfg, STORE_CREATE, &error);
+	if (!st)
+		return cm_fail(error);
+	printf("%s: schema version %d\n", cfg->database, store_schema_version(st));
+	return 0;
+}
+
+int
+cmd_check(struct command_context *ctx, int argc, char **argv)
+{
+	if (!no_arguments("check", argc, argv))
+		return EX_USAGE;
+	g_autoptr(config) cfg = cm_load_config(ctx);
+	if (!cfg)
+		return EX_CONFIG;
+	g_autofree char *deadline = g_date_time_format_iso8601(cfg->registration_deadline);
+	printf("%s: OK\n  conference %s (%s)\n  registration until %s (%s)\n  database %s\n",
+	       cfg->path, cfg->name, cfg->reference_prefix, deadline, cfg->timezone,
+	       cfg->database);
+	return 0;
+}

@@ -1,0 +1,270 @@
+/*
+ * confmail.h - the one internal header: shared types and the prototypes of
+ * every module, grouped by the file that defines them.
+ *
+ * Modules return a status and never exit or print to stdout; only main.c and
+ * cmd_*.c decide what the user sees and which exit code the MTA gets.
+ */
+#ifndef CONFMAIL_H
+#define CONFMAIL_H
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <gmime/gmime.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sysexits.h>
+
+#define CONFMAIL_VERSION "0.1.0"
+
+/* Typedefs so that g_autoptr(config), g_autoptr(mail) and g_autoptr(store)
+ * work; the code otherwise says "struct". */
+typedef struct config config;
+typedef struct mail mail;
+typedef struct store store;
+
+/* GMime 3.2 does not declare these itself. */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeStream, g_object_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeParser, g_object_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeMessage, g_object_unref)
+
+/* The error domain every module reports in; codes are sysexits values so a
+ * command can hand them to the MTA unchanged. */
+#define CONFMAIL_ERROR (confmail_error_quark())
+GQuark confmail_error_quark(void);
+
+/* config.c ------------------------------------------------------------- */
+
+struct config {
+	char *path;		/* the file read, for messages */
+	char *dir;		/* its directory: relative paths start here */
+
+	/* [conference] */
+	char *name;
+	char *reference_prefix;
+	char *timezone;
+	GTimeZone *tz;
+	GDateTime *registration_deadline;
+	int capacity;		/* 0: no limit */
+	char *default_language;
+
+	/* [addresses] */
+	char *domain;
+	char *from_address;	/* what replies come from */
+	char *register_address;
+	char *info_address;
+	char *announce_address;
+	char **organisers;	/* NULL-terminated */
+
+	/* [store] */
+	char *database;		/* absolute */
+	int busy_timeout_ms;
+
+	/* [limits] */
+	gint64 max_message_size;
+	int replies_per_address_per_day;
+
+	/* [intake] */
+	char *loop_id;		/* our X-Loop value */
+
+	/* [transport] */
+	char *transport_kind;
+	char *transport_maildir;
+	char *transport_host;
+	int transport_port;
+	char *transport_starttls;
+
+	/* [fetch] */
+	char *fetch_protocol;
+	char *fetch_host;
+	int fetch_port;
+	char *fetch_tls;
+	char *fetch_ca_file;
+	char *fetch_user;
+	char *fetch_password_file;
+	char *fetch_folder;
+	char *fetch_after;
+	char *fetch_processed_folder;
+};
+
+/* Loads and validates a configuration file.  On error, sets an EX_CONFIG
+ * error whose message names the file, the line and what was expected. */
+struct config *config_load(const char *path, GError **error);
+void config_free(struct config *cfg);
+const char *config_default_path(void);
+/* The line (1-based) where KEY of GROUP is set in PATH, or 0. */
+int config_line_of(const char *path, const char *group, const char *key);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(config, config_free)
+
+/* clock.c -------------------------------------------------------------- */
+
+/* "Now", honouring $CONFMAIL_NOW (ISO 8601) so tests are exact. */
+GDateTime *confmail_now(void);
+/* Now as an ISO 8601 UTC string, e.g. 2022-01-17T09:22:05Z. */
+char *confmail_now_iso(void);
+
+/* intake.c: reading one message as an MDA is handed it ------------------ */
+
+struct envelope {
+	char *recipient;	/* NULL when nobody told us */
+	char *sender;		/* NULL when unknown, "" for the null sender */
+	const char *recipient_source;	/* "-r", "$ORIGINAL_RECIPIENT", ... */
+};
+
+enum read_status {
+	READ_OK,
+	READ_TOO_BIG,		/* over the limit; input was drained */
+	READ_FAILED,		/* I/O error: transient */
+};
+
+/* Reads all of FD into *RAW, at most LIMIT bytes. */
+enum read_status intake_read(int fd, gint64 limit, GByteArray **raw, GError **error);
+/* Removes a leading mbox "From " line from RAW, returning the sender it
+ * names (or NULL if there was none). */
+char *intake_strip_from_line(GByteArray *raw);
+/* Fills ENV from the -r option, the environment, and the message itself. */
+void intake_envelope(struct envelope *env, const char *opt_recipient,
+		     char *from_line_sender, const struct mail *m);
+void envelope_clear(struct envelope *env);
+
+/* mail.c: a parsed message as plain data -------------------------------- */
+
+struct header {
+	char *name;
+	char *value;		/* decoded to UTF-8, unfolded */
+};
+
+struct mail {
+	GMimeMessage *message;	/* NULL when GMime could not parse it */
+	char *parse_error;	/* why it is quarantined, or NULL */
+
+	char *message_id;	/* without <>, or NULL */
+	char *from_addr;	/* lower-cased, or NULL */
+	char *from_name;	/* decoded, or NULL */
+	char *subject;		/* decoded, or NULL */
+	char *date;		/* ISO 8601 UTC, or NULL */
+	char *in_reply_to;
+	char *references;
+	GArray *headers;	/* of struct header, in message order */
+
+	char *body;		/* best text part as UTF-8, or NULL */
+	char *body_type;	/* "text/plain", "text/html" or NULL */
+	int parts;		/* MIME leaves seen */
+	int attachments;
+
+	char sha256[65];	/* of the raw bytes as stored */
+	gsize size;
+};
+
+/* Parses RAW.  Never fails: a message GMime cannot read comes back with
+ * message == NULL and parse_error set, so the caller can quarantine it. */
+struct mail *mail_parse(GByteArray *raw);
+void mail_free(struct mail *m);
+/* The first header called NAME (case-insensitive), decoded, or NULL. */
+const char *mail_header(const struct mail *m, const char *name);
+/* Converts LEN bytes in CHARSET (NULL: unknown) to valid UTF-8. */
+char *mail_to_utf8(const char *bytes, gsize len, const char *charset);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(mail, mail_free)
+
+/* noreply.c: RFC 3834 and loop discipline -------------------------------- */
+
+/* Why this message must never be answered, or NULL if it may be. */
+const char *noreply_reason(const struct mail *m, const struct envelope *env,
+			   const struct config *cfg);
+
+/* classify.c ------------------------------------------------------------ */
+
+struct verdict {
+	const char *class;	/* FIELDS.md class */
+	const char *language;	/* en, ar, ckb */
+	const char *topic;	/* questions only */
+};
+
+/* What the message is, as far as the envelope and headers tell. */
+void classify(const struct mail *m, const struct envelope *env,
+	      const struct config *cfg, struct verdict *v);
+/* The language a text is written in: "en", "ar" or "ckb". */
+const char *classify_language(const char *text);
+
+/* store.c --------------------------------------------------------------- */
+
+struct store;
+
+enum store_mode {
+	STORE_READ,		/* open an existing database */
+	STORE_CREATE,		/* create it or migrate it */
+};
+
+/* Opens the database of CFG, applying migrations.  Errors carry EX_TEMPFAIL
+ * for anything worth retrying (busy, full disk, out of memory) and
+ * EX_CONFIG/EX_SOFTWARE/EX_NOINPUT otherwise. */
+struct store *store_open(const struct config *cfg, enum store_mode mode, GError **error);
+void store_close(struct store *st);
+sqlite3 *store_db(struct store *st);
+int store_schema_version(struct store *st);
+int store_latest_version(void);
+gboolean store_begin(struct store *st, GError **error);
+gboolean store_commit(struct store *st, GError **error);
+void store_rollback(struct store *st);
+/* Sets *ERROR from the database's last error, mapping codes to sysexits. */
+void store_set_error(struct store *st, int rc, const char *what, GError **error);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(store, store_close)
+
+/* messages.c: the messages table ----------------------------------------- */
+
+struct message_row {
+	const struct mail *mail;
+	const struct envelope *env;
+	const GByteArray *raw;
+	const struct verdict *verdict;
+	const char *noreply;	/* reason, or NULL */
+	const char *received_at;
+};
+
+enum record_result {
+	RECORD_NEW,
+	RECORD_DUPLICATE,
+	RECORD_ERROR,
+};
+
+/* Inserts the message, or counts one more delivery of a message already
+ * stored (same Message-ID, or same bytes when there is none).  Must run
+ * inside a transaction.  *ID receives the row's id. */
+enum record_result messages_record(struct store *st, const struct message_row *row,
+				   gint64 *id, GError **error);
+/* The key that identifies a message across redeliveries. */
+char *messages_dedup_key(const struct mail *m);
+
+/* json.c: output -------------------------------------------------------- */
+
+/* The FIELDS.md object for one parsed message, as a single line. */
+char *json_verdict(const struct mail *m, const struct verdict *v, const char *noreply);
+/* The decoded headers as a JSON array of [name, value] pairs. */
+char *json_headers(const struct mail *m);
+/* DESIGN.md's stats object. */
+char *json_stats(struct store *st, GError **error);
+
+/* cmd_*.c: the commands -------------------------------------------------- */
+
+struct command_context {
+	const char *config_path;
+	const char *prog;
+};
+
+int cmd_init(struct command_context *ctx, int argc, char **argv);
+int cmd_filter(struct command_context *ctx, int argc, char **argv);
+int cmd_parse(struct command_context *ctx, int argc, char **argv);
+int cmd_stats(struct command_context *ctx, int argc, char **argv);
+int cmd_check(struct command_context *ctx, int argc, char **argv);
+int cmd_messages(struct command_context *ctx, int argc, char **argv);
+
+/* main.c helpers, shared by commands */
+void cm_err(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+/* Loads the configuration named by CTX, printing the error; NULL on error. */
+struct config *cm_load_config(struct command_context *ctx);
+/* Prints ERROR and returns the exit code it carries (EX_SOFTWARE if none). */
+int cm_fail(GError *error);
+
+#endif

@@ -1,0 +1,143 @@
+/*
+ * intake.c - reading one message the way an MDA is handed it: the bytes on
+ * standard input, capped in size, and the envelope from wherever the MTA
+ * put it (-r, the environment, an mbox "From " line, the headers).
+ */
+#include "confmail.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+enum read_status
+intake_read(int fd, gint64 limit, GByteArray **raw, GError **error)
+{
+	GByteArray *buf = g_byte_array_sized_new(64 * 1024);
+	guint8 chunk[64 * 1024];
+	bool too_big = false;
+
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof chunk);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			g_set_error(error, CONFMAIL_ERROR, EX_TEMPFAIL,
+				    "reading the message: %s", g_strerror(errno));
+			g_byte_array_free(buf, TRUE);
+			return READ_FAILED;
+		}
+		/* Past the limit we keep reading and discard, so the MTA sees
+		 * our exit code rather than a broken pipe. */
+		if (too_big || (gint64)buf->len + n > limit) {
+			too_big = true;
+			continue;
+		}
+		g_byte_array_append(buf, chunk, (guint)n);
+	}
+	if (too_big) {
+		g_byte_array_free(buf, TRUE);
+		return READ_TOO_BIG;
+	}
+	*raw = buf;
+	return READ_OK;
+}
+
+/* The address in an mbox line "From sender@example.org Mon Jan 17 ...". */
+static char *
+from_line_sender(const char *line, gsize len)
+{
+	const char *p = line + 5, *end = line + len;
+
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	const char *start = p;
+	while (p < end && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+		p++;
+	g_autofree char *who = g_strndup(start, (gsize)(p - start));
+	if (g_ascii_strcasecmp(who, "MAILER-DAEMON") == 0 || strcmp(who, "<>") == 0)
+		return g_strdup("");
+	return g_steal_pointer(&who);
+}
+
+char *
+intake_strip_from_line(GByteArray *raw)
+{
+	if (raw->len < 5 || memcmp(raw->data, "From ", 5) != 0)
+		return NULL;
+	const guint8 *nl = memchr(raw->data, '\n', raw->len);
+	gsize cut = nl ? (gsize)(nl - raw->data) + 1 : raw->len;
+	char *sender = from_line_sender((const char *)raw->data, cut);
+	g_byte_array_remove_range(raw, 0, (guint)cut);
+	return sender;
+}
+
+/* "<a@b>" or "a@b" with the angle brackets and spaces taken off. */
+static char *
+bare_address(const char *s)
+{
+	g_autofree char *t = g_strstrip(g_strdup(s));
+	gsize n = strlen(t);
+
+	if (n >= 2 && t[0] == '<' && t[n - 1] == '>') {
+		t[n - 1] = '\0';
+		return g_strstrip(g_strdup(t + 1));
+	}
+	return g_steal_pointer(&t);
+}
+
+static const char *
+env_value(const char *name)
+{
+	const char *v = g_getenv(name);
+	return v && *v ? v : NULL;
+}
+
+void
+intake_envelope(struct envelope *env, const char *opt_recipient,
+		char *from_line, const struct mail *m)
+{
+	const char *rcpt = NULL;
+
+	if (opt_recipient && *opt_recipient) {
+		rcpt = opt_recipient;
+		env->recipient_source = "-r";
+	} else if ((rcpt = env_value("ORIGINAL_RECIPIENT"))) {
+		env->recipient_source = "$ORIGINAL_RECIPIENT";
+	} else if ((rcpt = env_value("RECIPIENT"))) {
+		env->recipient_source = "$RECIPIENT";
+	} else if ((rcpt = mail_header(m, "Delivered-To"))) {
+		env->recipient_source = "Delivered-To";
+	}
+	env->recipient = NULL;
+	if (rcpt) {
+		g_autofree char *bare = bare_address(rcpt);
+		env->recipient = g_ascii_strdown(bare, -1);
+	}
+
+	/* Postfix pipe(8) and Exim set $SENDER; an empty one is the null
+	 * sender of a bounce, not an unknown sender. */
+	const char *sender = g_getenv("SENDER");
+	const char *rp;
+	if (sender)
+		env->sender = bare_address(sender);
+	else if (from_line)
+		env->sender = g_strdup(from_line);
+	else if ((rp = mail_header(m, "Return-Path")))
+		env->sender = bare_address(rp);
+	else
+		env->sender = NULL;
+	if (env->sender) {
+		char *lower = g_ascii_strdown(env->sender, -1);
+		g_free(env->sender);
+		env->sender = lower;
+	}
+}
+
+void
+envelope_clear(struct envelope *env)
+{
+	g_clear_pointer(&env->recipient, g_free);
+	g_clear_pointer(&env->sender, g_free);
+}

@@ -1,0 +1,297 @@
+/*
+ * mail.c - one message parsed with GMime and turned into plain data:
+ * decoded headers, addresses, and the best text part as valid UTF-8.
+ *
+ * Parsing never fails outright: mail that GMime cannot make sense of comes
+ * back with message == NULL and a reason, and the intake quarantines it.
+ */
+#include "confmail.h"
+
+#include <string.h>
+
+/* Tried in order for raw 8-bit headers.  Arabic mail without a charset is
+ * overwhelmingly windows-1256 (Outlook); it maps nearly every byte, so it
+ * comes last. */
+static const char *fallback_charsets[] = { "UTF-8", "windows-1256", NULL };
+
+/* Whether bytes that are not valid UTF-8 look like Arabic in windows-1256:
+ * Arabic words are runs of high bytes, while accented Latin letters stand
+ * alone between ASCII ones. */
+static bool
+looks_like_cp1256(const unsigned char *s, gsize len)
+{
+	gsize runs = 0, lone = 0;
+
+	for (gsize i = 0; i < len; i++) {
+		if (s[i] < 0x80)
+			continue;
+		bool prev = i > 0 && s[i - 1] >= 0x80;
+		bool next = i + 1 < len && s[i + 1] >= 0x80;
+		if (prev || next)
+			runs++;
+		else
+			lone++;
+	}
+	return runs > lone;
+}
+
+static char *
+convert_or_null(const char *s, gsize len, const char *charset)
+{
+	gsize written = 0;
+	char *out = g_convert(s, (gssize)len, "UTF-8", charset, NULL, &written, NULL);
+
+	if (out && !g_utf8_validate(out, (gssize)written, NULL)) {
+		g_free(out);
+		return NULL;
+	}
+	return out;
+}
+
+char *
+mail_to_utf8(const char *bytes, gsize len, const char *charset)
+{
+	/* NUL bytes are never text; they would also cut C strings short. */
+	g_autofree char *s = g_malloc(len + 1);
+	gsize n = 0;
+	for (gsize i = 0; i < len; i++)
+		if (bytes[i] != '\0')
+			s[n++] = bytes[i];
+	s[n] = '\0';
+
+	if (charset && *charset) {
+		const char *name = g_mime_charset_iconv_name(charset);
+		if (g_ascii_strcasecmp(name, "UTF-8") != 0 &&
+		    g_ascii_strcasecmp(name, "US-ASCII") != 0) {
+			char *out = convert_or_null(s, n, name);
+			if (out)
+				return out;
+		}
+	}
+	if (g_utf8_validate(s, (gssize)n, NULL))
+		return g_steal_pointer(&s);
+
+	const char *guess = looks_like_cp1256((const unsigned char *)s, n)
+	    ? "WINDOWS-1256" : "WINDOWS-1252";
+	char *out = convert_or_null(s, n, guess);
+	if (!out)
+		out = convert_or_null(s, n, "ISO-8859-1");
+	return out ? out : g_utf8_make_valid(s, (gssize)n);
+}
+
+/* A header value as valid UTF-8, never NULL. */
+static char *
+clean_value(const char *v)
+{
+	if (!v)
+		return g_strdup("");
+	return g_utf8_validate(v, -1, NULL) ? g_strdup(v) : g_utf8_make_valid(v, -1);
+}
+
+static char *
+nonempty(char *s)
+{
+	if (s && !*g_strstrip(s)) {
+		g_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void
+read_headers(struct mail *m)
+{
+	GMimeHeaderList *list = g_mime_object_get_header_list(GMIME_OBJECT(m->message));
+	int count = g_mime_header_list_get_count(list);
+
+	for (int i = 0; i < count; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
+		struct header hd = {
+			.name = clean_value(g_mime_header_get_name(h)),
+			.value = clean_value(g_mime_header_get_value(h)),
+		};
+		g_array_append_val(m->headers, hd);
+	}
+}
+
+static void
+read_from(struct mail *m)
+{
+	InternetAddressList *from = g_mime_message_get_from(m->message);
+
+	if (!from)
+		return;
+	for (int i = 0; i < internet_address_list_length(from); i++) {
+		InternetAddress *ia = internet_address_list_get_address(from, i);
+		if (!INTERNET_ADDRESS_IS_MAILBOX(ia))
+			continue;
+		const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+		if (!addr || !*addr)
+			continue;
+		g_autofree char *valid = clean_value(addr);
+		m->from_addr = g_utf8_strdown(valid, -1);
+		m->from_name = nonempty(clean_value(internet_address_get_name(ia)));
+		return;
+	}
+}
+
+/* The decoded content of a leaf part, as UTF-8. */
+static char *
+part_text(GMimePart *part)
+{
+	GMimeDataWrapper *content = g_mime_part_get_content(part);
+
+	if (!content)
+		return NULL;
+	g_autoptr(GMimeStream) out = g_mime_stream_mem_new();
+	if (g_mime_data_wrapper_write_to_stream(content, out) < 0)
+		return NULL;
+	GByteArray *bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(out));
+	const char *charset = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "charset");
+	return mail_to_utf8((const char *)bytes->data, bytes->len, charset);
+}
+
+struct walk {
+	struct mail *m;
+	GMimePart *plain;	/* first inline text/plain */
+	GMimePart *html;	/* first inline text/html */
+};
+
+static void
+visit_part(GMimeObject *parent, GMimeObject *part, gpointer data)
+{
+	struct walk *w = data;
+	(void)parent;
+
+	if (!GMIME_IS_PART(part))
+		return;
+	w->m->parts++;
+	GMimePart *p = GMIME_PART(part);
+	if (g_mime_part_is_attachment(p)) {
+		w->m->attachments++;
+		return;
+	}
+	GMimeContentType *ct = g_mime_object_get_content_type(part);
+	if (!w->plain && g_mime_content_type_is_type(ct, "text", "plain"))
+		w->plain = p;
+	else if (!w->html && g_mime_content_type_is_type(ct, "text", "html"))
+		w->html = p;
+}
+
+static void
+read_body(struct mail *m)
+{
+	struct walk w = { .m = m };
+	GMimeObject *top = g_mime_message_get_mime_part(m->message);
+
+	if (!top)
+		return;
+	/* g_mime_message_foreach stays out of message/rfc822 parts: a
+	 * forwarded mail is not the body of the one that carries it. */
+	if (GMIME_IS_PART(top))
+		visit_part(NULL, top, &w);
+	else
+		g_mime_message_foreach(m->message, visit_part, &w);
+	if (w.plain) {
+		m->body = part_text(w.plain);
+		m->body_type = g_strdup("text/plain");
+	} else if (w.html) {
+		m->body = part_text(w.html);
+		m->body_type = g_strdup("text/html");
+	}
+}
+
+static void
+sha256_hex(const guint8 *data, gsize len, char out[65])
+{
+	g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+
+	g_checksum_update(sum, data, (gssize)len);
+	g_strlcpy(out, g_checksum_get_string(sum), 65);
+}
+
+struct mail *
+mail_parse(GByteArray *raw)
+{
+	struct mail *m = g_new0(struct mail, 1);
+
+	m->headers = g_array_new(FALSE, TRUE, sizeof(struct header));
+	m->size = raw->len;
+	sha256_hex(raw->data, raw->len, m->sha256);
+
+	/* The stream reads RAW in place; RAW must outlive M, and part
+	 * contents stay as offsets into it instead of copies. */
+	g_autoptr(GMimeStream) stream = g_mime_stream_mem_new_with_byte_array(raw);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
+	g_autoptr(GMimeParser) parser = g_mime_parser_new_with_stream(stream);
+	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+	g_mime_parser_set_persist_stream(parser, TRUE);
+
+	GMimeParserOptions *opts = g_mime_parser_options_new();
+	g_mime_parser_options_set_fallback_charsets(opts, fallback_charsets);
+	g_mime_parser_options_set_rfc2047_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
+	g_mime_parser_options_set_address_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
+	g_mime_parser_options_set_parameter_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
+	m->message = g_mime_parser_construct_message(parser, opts);
+	g_mime_parser_options_free(opts);
+
+	if (!m->message) {
+		m->parse_error = g_strdup(raw->len == 0 ? "empty message"
+					  : "no RFC 5322 header block");
+		return m;
+	}
+	read_headers(m);
+	if (m->headers->len == 0) {
+		g_clear_object(&m->message);
+		m->parse_error = g_strdup("no RFC 5322 header block");
+		return m;
+	}
+	m->message_id = nonempty(clean_value(g_mime_message_get_message_id(m->message)));
+	m->subject = nonempty(clean_value(g_mime_message_get_subject(m->message)));
+	m->in_reply_to = nonempty(clean_value(mail_header(m, "In-Reply-To")));
+	m->references = nonempty(clean_value(mail_header(m, "References")));
+	read_from(m);
+	GDateTime *date = g_mime_message_get_date(m->message);
+	if (date) {
+		g_autoptr(GDateTime) utc = g_date_time_to_utc(date);
+		m->date = g_date_time_format(utc, "%Y-%m-%dT%H:%M:%SZ");
+	}
+	read_body(m);
+	return m;
+}
+
+const char *
+mail_header(const struct mail *m, const char *name)
+{
+	for (guint i = 0; m->headers && i < m->headers->len; i++) {
+		const struct header *h = &g_array_index(m->headers, struct header, i);
+		if (g_ascii_strcasecmp(h->name, name) == 0)
+			return h->value;
+	}
+	return NULL;
+}
+
+void
+mail_free(struct mail *m)
+{
+	if (!m)
+		return;
+	for (guint i = 0; i < m->headers->len; i++) {
+		struct header *h = &g_array_index(m->headers, struct header, i);
+		g_free(h->name);
+		g_free(h->value);
+	}
+	g_array_free(m->headers, TRUE);
+	g_clear_object(&m->message);
+	g_free(m->parse_error);
+	g_free(m->message_id);
+	g_free(m->from_addr);
+	g_free(m->from_name);
+	g_free(m->subject);
+	g_free(m->date);
+	g_free(m->in_reply_to);
+	g_free(m->references);
+	g_free(m->body);
+	g_free(m->body_type);
+	g_free(m);
+}

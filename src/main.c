@@ -1,0 +1,113 @@
+/*
+ * main.c - the global options and the table of commands.  Commands parse
+ * their own options; only they and this file print or choose exit codes.
+ */
+#include "confmail.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+	const char *name;
+	int (*run)(struct command_context *, int, char **);
+	const char *summary;
+} commands[] = {
+	{ "init", cmd_init, "create or migrate the database" },
+	{ "filter", cmd_filter, "intake of one message on stdin (MDA)" },
+	{ "parse", cmd_parse, "dry run: one JSON object per file" },
+	{ "stats", cmd_stats, "counts of what is recorded" },
+	{ "messages", cmd_messages, "list, show or recover stored messages" },
+	{ "check", cmd_check, "validate the configuration" },
+};
+
+void
+cm_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("confmail: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+cm_fail(GError *error)
+{
+	if (!error)
+		return EX_SOFTWARE;
+	cm_err("%s", error->message);
+	return error->domain == CONFMAIL_ERROR && error->code > 0 ? error->code : EX_SOFTWARE;
+}
+
+struct config *
+cm_load_config(struct command_context *ctx)
+{
+	g_autoptr(GError) error = NULL;
+	struct config *cfg = config_load(ctx->config_path, &error);
+
+	if (!cfg)
+		cm_fail(error);
+	return cfg;
+}
+
+static char *
+usage_text(void)
+{
+	GString *s = g_string_new("Commands:\n");
+
+	for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+		g_string_append_printf(s, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	g_string_append(s, "\nRun 'confmail COMMAND --help' for a command's options.");
+	return g_string_free(s, FALSE);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_autofree char *config_path = NULL;
+	gboolean version = FALSE;
+	GOptionEntry entries[] = {
+		{ "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
+		  "configuration file (default $CONFMAIL_CONF, then ./confmail.conf)", "FILE" },
+		{ "version", 0, 0, G_OPTION_ARG_NONE, &version, "print the version", NULL },
+		G_OPTION_ENTRY_NULL
+	};
+	g_autoptr(GError) error = NULL;
+
+	setlocale(LC_ALL, "");
+	g_autoptr(GOptionContext) oc = g_option_context_new("COMMAND [ARGS...]");
+	g_autofree char *usage = usage_text();
+	g_option_context_set_description(oc, usage);
+	g_option_context_add_main_entries(oc, entries, NULL);
+	g_option_context_set_strict_posix(oc, TRUE);	/* options after COMMAND are its own */
+	if (!g_option_context_parse(oc, &argc, &argv, &error)) {
+		cm_err("%s", error->message);
+		return EX_USAGE;
+	}
+	if (version) {
+		printf("confmail %s\n", CONFMAIL_VERSION);
+		return 0;
+	}
+	if (argc < 2) {
+		g_autofree char *help = g_option_context_get_help(oc, TRUE, NULL);
+		fputs(help, stderr);
+		return EX_USAGE;
+	}
+	struct command_context ctx = {
+		.config_path = config_path ? config_path : config_default_path(),
+		.prog = argv[0],
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
+		if (strcmp(argv[1], commands[i].name) != 0)
+			continue;
+		g_mime_init();
+		int rc = commands[i].run(&ctx, argc - 1, argv + 1);
+		g_mime_shutdown();
+		return rc;
+	}
+	cm_err("unknown command '%s'; try 'confmail --help'", argv[1]);
+	return EX_USAGE;
+}

@@ -1,0 +1,240 @@
+/*
+ * store.c - the SQLite file: opening it (WAL, busy timeout, foreign keys,
+ * synchronous=FULL), schema migrations by PRAGMA user_version, transactions,
+ * and turning SQLite's errors into the exit codes the MTA acts on.
+ */
+#include "confmail.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+struct store {
+	sqlite3 *db;
+	char *path;
+};
+
+/* Migration N (1-based) brings the schema from version N-1 to N.  Never
+ * edit a migration that has shipped: add the next one. */
+static const char *migrations[] = {
+	/* 1: every message that reached us, once, with its raw bytes */
+	"CREATE TABLE messages ("
+	"  id INTEGER PRIMARY KEY,"
+	"  dedup_key TEXT NOT NULL UNIQUE,"	/* mid:<Message-ID> or sha256:<hex> */
+	"  message_id TEXT,"
+	"  sha256 TEXT NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  received_at TEXT NOT NULL,"
+	"  last_received_at TEXT NOT NULL,"
+	"  deliveries INTEGER NOT NULL DEFAULT 1,"
+	"  envelope_sender TEXT,"		/* '' is the null sender */
+	"  envelope_recipient TEXT,"
+	"  from_addr TEXT,"
+	"  from_name TEXT,"
+	"  subject TEXT,"
+	"  date TEXT,"
+	"  in_reply_to TEXT,"
+	"  refs TEXT,"
+	"  headers TEXT NOT NULL,"		/* JSON [[name, decoded value], ...] */
+	"  state TEXT NOT NULL CHECK (state IN ('accepted', 'quarantined')),"
+	"  quarantine_reason TEXT,"
+	"  noreply_reason TEXT,"		/* why it must never be answered */
+	"  class TEXT,"
+	"  language TEXT,"
+	"  topic TEXT"
+	");"
+	"CREATE INDEX messages_by_message_id ON messages(message_id);"
+	"CREATE INDEX messages_by_received ON messages(received_at);"
+	/* Raw bytes apart, so that scanning messages never reads them. */
+	"CREATE TABLE message_raw ("
+	"  message INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,"
+	"  raw BLOB NOT NULL"
+	");"
+	/* Every delivery, duplicates included: the same mail sent to two of
+	 * our addresses arrives twice and both recipients matter. */
+	"CREATE TABLE arrivals ("
+	"  id INTEGER PRIMARY KEY,"
+	"  message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	"  received_at TEXT NOT NULL,"
+	"  envelope_sender TEXT,"
+	"  envelope_recipient TEXT,"
+	"  recipient_source TEXT"
+	");"
+	"CREATE INDEX arrivals_by_message ON arrivals(message);",
+};
+
+int
+store_latest_version(void)
+{
+	return (int)G_N_ELEMENTS(migrations);
+}
+
+/* Anything the store cannot do right now is worth retrying: the MTA keeps
+ * the message and tries again, so nothing is lost. */
+static int
+exit_code_for(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_MISUSE:
+	case SQLITE_ERROR:
+	case SQLITE_CONSTRAINT:
+	case SQLITE_MISMATCH:
+	case SQLITE_RANGE:
+		return EX_SOFTWARE;
+	default:
+		return EX_TEMPFAIL;	/* busy, locked, full, I/O, nomem, ... */
+	}
+}
+
+void
+store_set_error(struct store *st, int rc, const char *what, GError **error)
+{
+	const char *msg = st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
+
+	g_set_error(error, CONFMAIL_ERROR, exit_code_for(rc), "%s: %s: %s",
+		    st ? st->path : "database", what, msg);
+}
+
+static gboolean
+exec(struct store *st, const char *sql, GError **error)
+{
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK) {
+		store_set_error(st, rc, sql, error);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+int
+store_schema_version(struct store *st)
+{
+	sqlite3_stmt *stmt;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	return v;
+}
+
+/* Applies missing migrations inside one write transaction, re-reading the
+ * version once the lock is held: fifty MDAs may start on a fresh file. */
+static gboolean
+migrate(struct store *st, GError **error)
+{
+	int v = store_schema_version(st);
+
+	if (v > store_latest_version()) {
+		g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
+			    "%s: schema version %d is newer than this confmail knows (%d); "
+			    "install the newer confmail", st->path, v, store_latest_version());
+		return FALSE;
+	}
+	if (v == store_latest_version())
+		return TRUE;
+	if (!store_begin(st, error))
+		return FALSE;
+	v = store_schema_version(st);
+	for (; v >= 0 && v < store_latest_version(); v++) {
+		g_autofree char *bump = g_strdup_printf("PRAGMA user_version = %d", v + 1);
+		if (!exec(st, migrations[v], error) || !exec(st, bump, error)) {
+			store_rollback(st);
+			return FALSE;
+		}
+	}
+	return store_commit(st, error);
+}
+
+struct store *
+store_open(const struct config *cfg, enum store_mode mode, GError **error)
+{
+	struct store *st = g_new0(struct store, 1);
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+
+	st->path = g_strdup(cfg->database);
+	if (mode == STORE_CREATE) {
+		flags |= SQLITE_OPEN_CREATE;
+		g_autofree char *dir = g_path_get_dirname(st->path);
+		if (g_mkdir_with_parents(dir, 0700) != 0) {
+			g_set_error(error, CONFMAIL_ERROR, EX_TEMPFAIL, "%s: cannot create: %s",
+				    dir, g_strerror(errno));
+			store_close(st);
+			return NULL;
+		}
+	} else if (!g_file_test(st->path, G_FILE_TEST_EXISTS)) {
+		g_set_error(error, CONFMAIL_ERROR, EX_NOINPUT,
+			    "%s: no database here; run 'confmail init' first", st->path);
+		store_close(st);
+		return NULL;
+	}
+	int rc = sqlite3_open_v2(st->path, &st->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		store_set_error(st, rc, "open", error);
+		store_close(st);
+		return NULL;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, cfg->busy_timeout_ms);
+	/* Personal data of activists: the file is for its owner only. */
+	if (mode == STORE_CREATE)
+		g_chmod(st->path, 0600);
+	if (!exec(st, "PRAGMA journal_mode = WAL", error) ||
+	    !exec(st, "PRAGMA synchronous = FULL", error) ||
+	    !exec(st, "PRAGMA foreign_keys = ON", error) ||
+	    !exec(st, "PRAGMA secure_delete = ON", error)) {
+		store_close(st);
+		return NULL;
+	}
+	if (mode == STORE_CREATE ? !migrate(st, error)
+	    : store_schema_version(st) != store_latest_version() && !migrate(st, error)) {
+		store_close(st);
+		return NULL;
+	}
+	return st;
+}
+
+void
+store_close(struct store *st)
+{
+	if (!st)
+		return;
+	if (st->db)
+		sqlite3_close_v2(st->db);
+	g_free(st->path);
+	g_free(st);
+}
+
+sqlite3 *
+store_db(struct store *st)
+{
+	return st->db;
+}
+
+/* IMMEDIATE takes the write lock up front: a reader that later wants to
+ * write could otherwise deadlock with another and get SQLITE_BUSY at once,
+ * without the busy timeout. */
+gboolean
+store_begin(struct store *st, GError **error)
+{
+	return exec(st, "BEGIN IMMEDIATE", error);
+}
+
+gboolean
+store_commit(struct store *st, GError **error)
+{
+	if (exec(st, "COMMIT", error))
+		return TRUE;
+	store_rollback(st);
+	return FALSE;
+}
+
+void
+store_rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
