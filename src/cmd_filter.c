@@ -10,9 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/* GLib aborts when memory runs out.  The message is not committed, so the
- * right answer to the MTA is "try again later", not a crash it may treat
- * as a hard failure. */
+/* GLib ends the process when memory runs out (g_error: SIGTRAP, or
+ * SIGABRT).  The message is not committed, so the right answer to the MTA
+ * is "try again later", not a crash it may treat as a hard failure. */
 static void
 abort_is_tempfail(int sig)
 {
@@ -76,6 +76,7 @@ cmd_filter(struct command_context *ctx, int argc, char **argv)
 		return EX_USAGE;
 	}
 	signal(SIGABRT, abort_is_tempfail);
+	signal(SIGTRAP, abort_is_tempfail);
 
 	g_autoptr(config) cfg = cm_load_config(ctx);
 	if (!cfg)

@@ -98,6 +98,23 @@ nonempty(char *s)
 	return s;
 }
 
+/* Header names any real message carries at least one of; random bytes
+ * that GMime reads as "headers" carry none. */
+static const char *message_headers[] = {
+	"From", "To", "Cc", "Subject", "Date", "Message-ID", "Sender",
+	"Reply-To", "Received", "Return-Path", "Delivered-To", "MIME-Version",
+	"Content-Type", "In-Reply-To", "References",
+};
+
+static bool
+has_message_header(const struct mail *m)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(message_headers); i++)
+		if (mail_header(m, message_headers[i]))
+			return true;
+	return false;
+}
+
 static void
 read_headers(struct mail *m)
 {
@@ -241,7 +258,7 @@ mail_parse(GByteArray *raw)
 		return m;
 	}
 	read_headers(m);
-	if (m->headers->len == 0) {
+	if (!has_message_header(m)) {
 		g_clear_object(&m->message);
 		m->parse_error = g_strdup("no RFC 5322 header block");
 		return m;
