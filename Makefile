@@ -22,7 +22,8 @@ LDFLAGS += $(SANFLAGS)
 
 SRCS = $(wildcard src/*.c)
 OBJS = $(SRCS:src/%.c=$(BUILD)/%.o)
-LIB_OBJS = $(filter-out $(BUILD)/main.o,$(OBJS))
+# Unit tests link the modules, not the commands.
+LIB_OBJS = $(filter-out $(BUILD)/main.o $(BUILD)/cmd_%.o,$(OBJS))
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -47,7 +48,8 @@ $(BUILD)/%.o: src/%.c | $(BUILD)
 	@$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(BUILD)/tests
-	$(CC) $(ALL_CFLAGS) -Isrc $(shell $(PKG_CONFIG) --cflags cmocka) $(LDFLAGS) \
+	@echo "  CC      $@"
+	@$(CC) $(ALL_CFLAGS) -Isrc -DTOP_SRCDIR='"$(CURDIR)"' $(shell $(PKG_CONFIG) --cflags cmocka) $(LDFLAGS) \
 		-o $@ $< $(LIB_OBJS) $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
 $(BUILD) $(BUILD)/tests:
@@ -62,7 +64,7 @@ check: $(BIN) $(UNIT_BINS)
 
 # The same tests, built and run with AddressSanitizer and UBSan.
 sanitize:
-	$(MAKE) BUILD=build/san CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	CONFMAIL_SANITIZED=1 $(MAKE) BUILD=build/san CFLAGS="-O1 -g -fno-omit-frame-pointer" \
 		SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" check
 
 # The end-to-end intake under valgrind: no errors, nothing definitely lost.

@@ -493,7 +493,7 @@ def generate_big(path, size, seed=2022):
     from email import message_from_bytes
     head = message_from_bytes(d.build(6), policy=POLICY)
     for k_, v in head.items():
-        if not k_.lower().startswith(("content-", "mime-")):
+        if not k_.lower().startswith(("content-", "mime-", "subject")):
             m[k_] = v
     m["Subject"] = "Registration with the scanned documents"
     m.set_content(d._text(6), charset="utf-8", cte=d._cte(d._text(6)))
@@ -502,6 +502,7 @@ def generate_big(path, size, seed=2022):
     n = max(0, int((size - overhead) * 57 / 77))
     m.add_attachment(rng.randbytes(n), maintype="application", subtype="zip",
                      filename="registration-documents.zip")
+    m.set_boundary(d.boundary)
     raw = m.as_bytes()
     with open(path, "wb") as f:
         f.write(raw)

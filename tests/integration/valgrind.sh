@@ -1,0 +1,38 @@
+# The intake and the dry-run parser under valgrind: no memory errors and
+# nothing definitely lost, on the samples and on broken input.
+source "$(dirname "$0")/lib.sh"
+if [ -n "${CONFMAIL_SANITIZED:-}" ]; then
+	skip "valgrind cannot run an ASan build; 'make check' runs this"
+	finish
+fi
+if ! command -v valgrind >/dev/null; then
+	notok "valgrind is not installed (contrib/install-deps installs it)"
+	finish
+fi
+export G_SLICE=always-malloc G_DEBUG=gc-friendly
+supp=/usr/share/glib-2.0/valgrind/glib.supp
+VG=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+    --show-leak-kinds=definite)
+[ -f "$supp" ] && VG+=(--suppressions="$supp")
+
+"$CONFMAIL" init >/dev/null
+mkdir -p "$TMP/in"
+cp "$DATA"/*.eml "$TMP/in/"
+: >"$TMP/in/empty.eml"
+printf 'Subject: x\nContent-Type: multipart/mixed; boundary="q"\n\n--q\nContent-Type: text/plain; charset=bogus\n\n\xff\xfe\0x\n--qq\n' >"$TMP/in/broken.eml"
+printf 'From: =?utf-8?B?####?= <a@b>\nMessage-ID: <vg@x>\n\n' >"$TMP/in/bad-2047.eml"
+
+for f in "$TMP"/in/*.eml; do
+	name=$(basename "$f")
+	expect_rc 0 "filter $name: no valgrind error" "${VG[@]}" "$CONFMAIL" filter <"$f"
+	[ -s "$TMP/err" ] && sed 's/^/# /' "$TMP/err" | head -20
+done
+expect_rc 0 "parse --json over all: no valgrind error" "${VG[@]}" "$CONFMAIL" parse --json "$TMP"/in/*.eml
+[ -s "$TMP/err" ] && sed 's/^/# /' "$TMP/err" | head -20
+expect_rc 0 "stats: no valgrind error" "${VG[@]}" "$CONFMAIL" stats --json
+expect_rc 0 "messages list: no valgrind error" "${VG[@]}" "$CONFMAIL" messages list
+conf=$(conf_with transport kind telegraph)
+expect_rc 78 "config error path: no valgrind error" "${VG[@]}" "$CONFMAIL" -c "$conf" filter <"$DATA/question-en.eml"
+small=$(conf_with limits max_message_size 100)
+expect_rc 65 "oversize path: no valgrind error" "${VG[@]}" "$CONFMAIL" -c "$small" filter <"$DATA/question-en.eml"
+finish
