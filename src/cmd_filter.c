@@ -16,7 +16,7 @@
 static void
 abort_is_tempfail(int sig)
 {
-	static const char msg[] = "confmail: internal failure (out of memory?); "
+	static const char msg[] = "4.3.0 confmail: internal failure (out of memory?); "
 	    "the message was not recorded and will be retried\n";
 	(void)sig;
 	if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
@@ -57,23 +57,38 @@ record(const struct config *cfg, GByteArray *raw, struct mail *m,
 int
 cmd_filter(struct command_context *ctx, int argc, char **argv)
 {
-	g_autofree char *recipient = NULL;
+	/* FILENAME, not STRING: the bytes as given, whatever the locale (an
+	 * MTA runs us with none), so a UTF-8 address is not refused. */
+	g_autofree char *recipient = NULL, *sender = NULL;
 	GOptionEntry entries[] = {
-		{ "recipient", 'r', 0, G_OPTION_ARG_STRING, &recipient,
+		{ "recipient", 'r', 0, G_OPTION_ARG_FILENAME, &recipient,
 		  "envelope recipient (else $ORIGINAL_RECIPIENT, $RECIPIENT, Delivered-To)", "ADDR" },
+		{ "sender", 'f', 0, G_OPTION_ARG_FILENAME, &sender,
+		  "envelope sender, '' for the null sender (else $SENDER, the From_ line, Return-Path)", "ADDR" },
 		G_OPTION_ENTRY_NULL
 	};
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GOptionContext) oc = g_option_context_new("- record one message from stdin");
 
+	/* A wrong command line in the MTA's configuration is a configuration
+	 * error (78, deferred), not a reason to bounce everyone's mail. */
+	cm_mda_mode = true;
 	g_option_context_add_main_entries(oc, entries, NULL);
 	if (!g_option_context_parse(oc, &argc, &argv, &error)) {
-		cm_err("filter: %s", error->message);
-		return EX_USAGE;
+		g_prefix_error(&error, "filter: ");
+		error->domain = CONFMAIL_ERROR;
+		error->code = EX_CONFIG;
+		return cm_fail(error);
 	}
 	if (argc > 1) {
-		cm_err("filter: the message comes on standard input, not as '%s'", argv[1]);
-		return EX_USAGE;
+		g_set_error(&error, CONFMAIL_ERROR, EX_CONFIG,
+			    "filter: the message comes on standard input, not as '%s'", argv[1]);
+		return cm_fail(error);
+	}
+	if ((recipient && !g_utf8_validate(recipient, -1, NULL)) ||
+	    (sender && !g_utf8_validate(sender, -1, NULL))) {
+		g_set_error(&error, CONFMAIL_ERROR, EX_CONFIG, "filter: -r or -f is not UTF-8");
+		return cm_fail(error);
 	}
 	signal(SIGABRT, abort_is_tempfail);
 	signal(SIGTRAP, abort_is_tempfail);
@@ -87,16 +102,17 @@ cmd_filter(struct command_context *ctx, int argc, char **argv)
 	case READ_OK:
 		break;
 	case READ_TOO_BIG:
-		cm_err("message refused: larger than the limit of %" G_GINT64_FORMAT
-		       " bytes ([limits] max_message_size)", cfg->max_message_size);
-		return EX_DATAERR;
+		g_set_error(&error, CONFMAIL_ERROR, EX_DATAERR,
+			    "message refused: larger than the limit of %" G_GINT64_FORMAT
+			    " bytes ([limits] max_message_size)", cfg->max_message_size);
+		return cm_fail(error);
 	case READ_FAILED:
 		return cm_fail(error);
 	}
 	g_autofree char *from_line = intake_strip_from_line(raw);
 	struct mail *m = mail_parse(raw);
 	struct envelope env = { 0 };
-	intake_envelope(&env, recipient, from_line, m);
+	intake_envelope(&env, recipient, sender, from_line, m);
 
 	int rc = record(cfg, raw, m, &env);
 

@@ -78,7 +78,7 @@ cmd_parse(struct command_context *ctx, int argc, char **argv)
 		g_autofree char *from_line = intake_strip_from_line(raw);
 		struct mail *m = mail_parse(raw);
 		struct envelope env = { 0 };
-		intake_envelope(&env, NULL, from_line, m);
+		intake_envelope(&env, NULL, NULL, from_line, m);
 		struct verdict v;
 		classify(m, &env, cfg, &v);
 		g_autofree char *line = json_verdict(m, &v, noreply_reason(m, &env, cfg));

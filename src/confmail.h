@@ -124,9 +124,10 @@ enum read_status intake_read(int fd, gint64 limit, GByteArray **raw, GError **er
 /* Removes a leading mbox "From " line from RAW, returning the sender it
  * names (or NULL if there was none). */
 char *intake_strip_from_line(GByteArray *raw);
-/* Fills ENV from the -r option, the environment, and the message itself. */
+/* Fills ENV from the -r and -f options, the environment, and the message
+ * itself (OPT_SENDER "" is the null sender; NULL: not given). */
 void intake_envelope(struct envelope *env, const char *opt_recipient,
-		     char *from_line_sender, const struct mail *m);
+		     const char *opt_sender, char *from_line_sender, const struct mail *m);
 void envelope_clear(struct envelope *env);
 
 /* mail.c: a parsed message as plain data -------------------------------- */
@@ -264,7 +265,9 @@ int cmd_messages(struct command_context *ctx, int argc, char **argv);
 void cm_err(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 /* Loads the configuration named by CTX, printing the error; NULL on error. */
 struct config *cm_load_config(struct command_context *ctx);
-/* Prints ERROR and returns the exit code it carries (EX_SOFTWARE if none). */
+/* Prints ERROR and returns the exit code it carries (EX_SOFTWARE if none).
+ * In MDA mode (filter) the line starts with an RFC 3463 status code. */
 int cm_fail(GError *error);
+extern bool cm_mda_mode;
 
 #endif

@@ -7,17 +7,35 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum read_status
 intake_read(int fd, gint64 limit, GByteArray **raw, GError **error)
 {
-	GByteArray *buf = g_byte_array_sized_new(64 * 1024);
-	guint8 chunk[64 * 1024];
+	struct stat sb;
+	/* A file tells its size; a pipe does not, and mail is mostly small.
+	 * Every page touched costs a fault, so start small and grow. */
+	gsize want = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0
+	    ? (gsize)MIN(sb.st_size + 1, limit + 1) : 16 * 1024;
+	GByteArray *buf = g_byte_array_sized_new((guint)want);
 	bool too_big = false;
 
 	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof chunk);
+		if (buf->len == want) {
+			if ((gint64)want > limit) {
+				/* Past the limit we keep reading and discard, so
+				 * the MTA sees our exit code, not a broken pipe. */
+				too_big = true;
+				g_byte_array_set_size(buf, 0);
+			} else {
+				want = MIN(want * 2, (gsize)limit + 1);
+			}
+		}
+		guint used = buf->len;
+		g_byte_array_set_size(buf, (guint)want);
+		ssize_t n = read(fd, buf->data + used, want - used);
+		g_byte_array_set_size(buf, used + (guint)MAX(n, 0));
 		if (n == 0)
 			break;
 		if (n < 0) {
@@ -28,15 +46,8 @@ intake_read(int fd, gint64 limit, GByteArray **raw, GError **error)
 			g_byte_array_free(buf, TRUE);
 			return READ_FAILED;
 		}
-		/* Past the limit we keep reading and discard, so the MTA sees
-		 * our exit code rather than a broken pipe. */
-		if (too_big || (gint64)buf->len + n > limit) {
-			too_big = true;
-			continue;
-		}
-		g_byte_array_append(buf, chunk, (guint)n);
 	}
-	if (too_big) {
+	if (too_big || (gint64)buf->len > limit) {
 		g_byte_array_free(buf, TRUE);
 		return READ_TOO_BIG;
 	}
@@ -96,7 +107,7 @@ env_value(const char *name)
 
 void
 intake_envelope(struct envelope *env, const char *opt_recipient,
-		char *from_line, const struct mail *m)
+		const char *opt_sender, char *from_line, const struct mail *m)
 {
 	const char *rcpt = NULL;
 
@@ -116,11 +127,13 @@ intake_envelope(struct envelope *env, const char *opt_recipient,
 		env->recipient = g_ascii_strdown(bare, -1);
 	}
 
-	/* Postfix pipe(8) and Exim set $SENDER; an empty one is the null
-	 * sender of a bounce, not an unknown sender. */
-	const char *sender = g_getenv("SENDER");
+	/* -f, or $SENDER as Exim and local(8) set it: an empty one is the
+	 * null sender of a bounce, not an unknown sender. */
+	const char *sender = opt_sender ? opt_sender : g_getenv("SENDER");
 	const char *rp;
-	if (sender)
+	if (sender && (!*sender || g_ascii_strcasecmp(sender, "MAILER-DAEMON") == 0))
+		env->sender = g_strdup("");
+	else if (sender)
 		env->sender = bare_address(sender);
 	else if (from_line)
 		env->sender = g_strdup(from_line);

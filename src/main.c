@@ -33,13 +33,34 @@ cm_err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+bool cm_mda_mode;
+
+/* The enhanced status code (RFC 3463) an MTA should log for an exit code.
+ * Postfix's pipe(8) takes it from the start of our output and defers or
+ * bounces by its class; without it, Postfix bounces exit 78. */
+static const char *
+dsn_for(int code)
+{
+	switch (code) {
+	case EX_DATAERR:
+		return "5.3.4";		/* message too big for the system */
+	case EX_CONFIG:
+		return "4.3.5";		/* system incorrectly configured */
+	default:
+		return "4.3.0";		/* other or undefined mail system status */
+	}
+}
+
 int
 cm_fail(GError *error)
 {
-	if (!error)
-		return EX_SOFTWARE;
-	cm_err("%s", error->message);
-	return error->domain == CONFMAIL_ERROR && error->code > 0 ? error->code : EX_SOFTWARE;
+	int code = error && error->domain == CONFMAIL_ERROR && error->code > 0
+	    ? error->code : EX_SOFTWARE;
+
+	if (cm_mda_mode)
+		fprintf(stderr, "%s ", dsn_for(code));
+	cm_err("%s", error ? error->message : "internal error");
+	return code;
 }
 
 struct config *

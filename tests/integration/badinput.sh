@@ -84,6 +84,7 @@ short=$(conf_with store busy_timeout_ms 100)
 sleep 0.5
 hdr locked locked >"$TMP/locked.eml"
 expect_rc 75 "database locked past the busy timeout: 75" "$CONFMAIL" -c "$short" filter <"$TMP/locked.eml"
+check "... and says 4.3.0 first" grep -q '^4\.3\.0 confmail: .*database is locked' "$TMP/err"
 wait
 expect_rc 0 "the same message succeeds when retried" "$CONFMAIL" -c "$short" filter <"$TMP/locked.eml"
 

@@ -94,8 +94,30 @@ equal "stats counts the messages" "$(python3 -c 'import json,sys; print(json.loa
 # the DSN, and the question that came with a null sender
 equal "stats counts bounces" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["messages"]["by_class"]["bounce"])' "$TMP/stats.json")" 2
 
-# Usage errors are not message failures.
-expect_rc 64 "filter refuses a file argument" "$CONFMAIL" filter "$DATA/question-en.eml" </dev/null
+# -f names the envelope sender; '' and MAILER-DAEMON are the null sender.
+mk f1 | SENDER=env@else.example "$CONFMAIL" filter -f Opt@Else.example
+mk f2 | "$CONFMAIL" filter -f ''
+equal "-f before \$SENDER" "$(sql "SELECT envelope_sender FROM messages WHERE message_id = 'f1@test.example'")" "opt@else.example"
+equal "-f '' is the null sender" "$(sql "SELECT quote(envelope_sender) FROM messages WHERE message_id = 'f2@test.example'")" "''"
+mk u1 | "$CONFMAIL" filter -r 'أحمد@icssi.example'
+equal "a UTF-8 -r is kept whatever the locale" "$(sql "SELECT envelope_recipient FROM messages WHERE message_id = 'u1@test.example'")" "أحمد@icssi.example"
+
+# A wrong command line in the MTA's set-up is a configuration error (78),
+# and every failure starts with the RFC 3463 code Postfix's pipe(8) uses to
+# defer (4.x.x) or bounce (5.x.x).
+expect_rc 78 "filter refuses a file argument as a configuration error" "$CONFMAIL" filter "$DATA/question-en.eml" </dev/null
+check "... and says 4.3.5 first" grep -q '^4\.3\.5 confmail: filter: the message comes on standard input' "$TMP/err"
+expect_rc 78 "filter refuses an unknown option as a configuration error" "$CONFMAIL" filter --frobnicate </dev/null
+small=$(conf_with limits max_message_size 100)
+expect_rc 65 "oversize is 65" "$CONFMAIL" -c "$small" filter <"$DATA/question-en.eml"
+check "... and says 5.3.4 first" grep -q '^5\.3\.4 confmail: message refused: larger than the limit of 100 bytes' "$TMP/err"
+bad=$(conf_with transport kind pigeon)
+expect_rc 78 "a configuration error is 78" "$CONFMAIL" -c "$bad" filter <"$DATA/question-en.eml"
+check "... and says 4.3.5 first" grep -q '^4\.3\.5 confmail: .*: \[transport\] kind: expected one of' "$TMP/err"
+expect_rc 78 "check's configuration errors carry no status code" "$CONFMAIL" -c "$bad" check
+check "... (they are for people)" grep -q '^confmail: ' "$TMP/err"
+
+# Usage errors of other commands are usage errors.
 expect_rc 64 "unknown command" "$CONFMAIL" frobnicate
 expect_rc 66 "stats without a database says so" env CONFMAIL_DATABASE="$TMP/none.sqlite" "$CONFMAIL" stats
 finish

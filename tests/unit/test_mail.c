@@ -124,7 +124,7 @@ test_envelope_order(void **state)
 	g_unsetenv("ORIGINAL_RECIPIENT");
 	g_unsetenv("RECIPIENT");
 	g_unsetenv("SENDER");
-	intake_envelope(&env, NULL, NULL, m);
+	intake_envelope(&env, NULL, NULL, NULL, m);
 	assert_string_equal(env.recipient, "info@icssi.example");
 	assert_string_equal(env.recipient_source, "Delivered-To");
 	assert_string_equal(env.sender, "rp@x.example");
@@ -133,12 +133,12 @@ test_envelope_order(void **state)
 	g_setenv("RECIPIENT", "r@icssi.example", TRUE);
 	g_setenv("ORIGINAL_RECIPIENT", "o@icssi.example", TRUE);
 	g_setenv("SENDER", "", TRUE);
-	intake_envelope(&env, NULL, NULL, m);
+	intake_envelope(&env, NULL, NULL, NULL, m);
 	assert_string_equal(env.recipient, "o@icssi.example");
 	assert_string_equal(env.sender, "");
 	envelope_clear(&env);
 
-	intake_envelope(&env, "<Cli@icssi.example>", NULL, m);
+	intake_envelope(&env, "<Cli@icssi.example>", NULL, NULL, m);
 	assert_string_equal(env.recipient, "cli@icssi.example");
 	assert_string_equal(env.recipient_source, "-r");
 	envelope_clear(&env);
@@ -147,9 +147,19 @@ test_envelope_order(void **state)
 	g_unsetenv("SENDER");
 
 	char from_line[] = "fl@x.example";
-	intake_envelope(&env, NULL, from_line, m);
+	intake_envelope(&env, NULL, NULL, from_line, m);
 	assert_string_equal(env.sender, "fl@x.example");
 	envelope_clear(&env);
+
+	/* -f beats everything; MAILER-DAEMON there is the null sender */
+	g_setenv("SENDER", "env@x.example", TRUE);
+	intake_envelope(&env, NULL, "Opt@X.example", from_line, m);
+	assert_string_equal(env.sender, "opt@x.example");
+	envelope_clear(&env);
+	intake_envelope(&env, NULL, "MAILER-DAEMON", from_line, m);
+	assert_string_equal(env.sender, "");
+	envelope_clear(&env);
+	g_unsetenv("SENDER");
 	mail_free(m);
 	g_byte_array_free(raw, TRUE);
 }
