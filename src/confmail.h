@@ -156,6 +156,9 @@ struct mail {
 	int attachments;
 
 	char sha256[65];	/* of the raw bytes as stored */
+	char content_sha256[65];	/* the same without the MTA's leading
+					 * trace headers: identifies a message
+					 * that has no Message-ID */
 	gsize size;
 };
 

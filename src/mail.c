@@ -227,6 +227,37 @@ sha256_hex(const guint8 *data, gsize len, char out[65])
 	g_strlcpy(out, g_checksum_get_string(sum), 65);
 }
 
+/* Header fields each MTA on the way puts on top of a message.  The same
+ * message delivered to two of our addresses, or through two relays,
+ * differs only in these. */
+static const char *trace_headers[] = {
+	"Return-Path:", "Delivered-To:", "X-Original-To:", "Received:",
+	"X-Envelope-From:", "X-Envelope-To:",
+};
+
+static gsize
+trace_header_length(const guint8 *data, gsize len)
+{
+	gsize pos = 0;
+
+	while (pos < len) {
+		bool trace = false;
+		for (size_t i = 0; i < G_N_ELEMENTS(trace_headers) && !trace; i++) {
+			gsize n = strlen(trace_headers[i]);
+			trace = len - pos >= n &&
+			    g_ascii_strncasecmp((const char *)data + pos, trace_headers[i], n) == 0;
+		}
+		if (!trace)
+			return pos;
+		/* the field, with its continuation lines */
+		do {
+			const guint8 *nl = memchr(data + pos, '\n', len - pos);
+			pos = nl ? (gsize)(nl - data) + 1 : len;
+		} while (pos < len && (data[pos] == ' ' || data[pos] == '\t'));
+	}
+	return pos;
+}
+
 struct mail *
 mail_parse(GByteArray *raw)
 {
@@ -235,6 +266,8 @@ mail_parse(GByteArray *raw)
 	m->headers = g_array_new(FALSE, TRUE, sizeof(struct header));
 	m->size = raw->len;
 	sha256_hex(raw->data, raw->len, m->sha256);
+	gsize skip = trace_header_length(raw->data, raw->len);
+	sha256_hex(raw->data + skip, raw->len - skip, m->content_sha256);
 
 	/* The stream reads RAW in place; RAW must outlive M, and part
 	 * contents stay as offsets into it instead of copies. */

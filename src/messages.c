@@ -11,7 +11,7 @@ messages_dedup_key(const struct mail *m)
 {
 	if (m->message_id)
 		return g_strconcat("mid:", m->message_id, NULL);
-	return g_strconcat("sha256:", m->sha256, NULL);
+	return g_strconcat("sha256:", m->content_sha256, NULL);
 }
 
 static int

@@ -103,10 +103,14 @@ test_dedup(void **state)
 	assert_int_equal(record_text(st, "Subject: no id\n\nx\n", "register@i", &c), RECORD_NEW);
 	assert_int_equal(record_text(st, "Subject: no id\n\nx\n", "register@i", &d), RECORD_DUPLICATE);
 	assert_int_equal(c, d);
+	/* the same, delivered to another address through another relay */
+	assert_int_equal(record_text(st, "Return-Path: <a@x>\nDelivered-To: info@i\nReceived: from a\n"
+				     "\tby b; Mon, 1 Jan 2022\nSubject: no id\n\nx\n", "info@i", &d), RECORD_DUPLICATE);
+	assert_int_equal(c, d);
 	assert_int_equal(record_text(st, "Subject: no id\n\ny\n", "register@i", &d), RECORD_NEW);
 	assert_int_equal(count(st, "SELECT count(*) FROM messages"), 3);
 	assert_int_equal(count(st, "SELECT count(*) FROM message_raw"), 3);
-	assert_int_equal(count(st, "SELECT count(*) FROM arrivals"), 5);
+	assert_int_equal(count(st, "SELECT count(*) FROM arrivals"), 6);
 	/* both recipients of the duplicate are kept */
 	assert_int_equal(count(st, "SELECT count(DISTINCT envelope_recipient) FROM arrivals WHERE message = 1"), 2);
 	store_close(g_steal_pointer(&st));
