@@ -98,7 +98,6 @@ main(int argc, char **argv)
 	};
 	g_autoptr(GError) error = NULL;
 
-	setlocale(LC_ALL, "");
 	g_autoptr(GOptionContext) oc = g_option_context_new("COMMAND [ARGS...]");
 	g_autofree char *usage = usage_text();
 	g_option_context_set_description(oc, usage);
@@ -124,6 +123,10 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
 		if (strcmp(argv[1], commands[i].name) != 0)
 			continue;
+		/* The MDA needs no locale (the MTA gives it none) and loading
+		 * one costs every delivery; people's commands get theirs. */
+		if (commands[i].run != cmd_filter)
+			setlocale(LC_ALL, "");
 		g_mime_init();
 		int rc = commands[i].run(&ctx, argc - 1, argv + 1);
 		g_mime_shutdown();

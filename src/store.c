@@ -20,7 +20,10 @@ static const char *migrations[] = {
 	/* 1: every message that reached us, once, with its raw bytes */
 	"CREATE TABLE messages ("
 	"  id INTEGER PRIMARY KEY,"
-	"  dedup_key TEXT NOT NULL UNIQUE,"	/* mid:<Message-ID> or sha256:<hex> */
+	/* mid:<Message-ID> or sha256:<hex>; its index also serves look-ups
+	 * by Message-ID, so there is no second one: every index is pages
+	 * written by every delivery. */
+	"  dedup_key TEXT NOT NULL UNIQUE,"
 	"  message_id TEXT,"
 	"  sha256 TEXT NOT NULL,"
 	"  size INTEGER NOT NULL,"
@@ -43,7 +46,6 @@ static const char *migrations[] = {
 	"  language TEXT,"
 	"  topic TEXT"
 	");"
-	"CREATE INDEX messages_by_message_id ON messages(message_id);"
 	"CREATE INDEX messages_by_received ON messages(received_at);"
 	/* Raw bytes apart, so that scanning messages never reads them. */
 	"CREATE TABLE message_raw ("
@@ -59,8 +61,7 @@ static const char *migrations[] = {
 	"  envelope_sender TEXT,"
 	"  envelope_recipient TEXT,"
 	"  recipient_source TEXT"
-	");"
-	"CREATE INDEX arrivals_by_message ON arrivals(message);",
+	");",
 };
 
 int
