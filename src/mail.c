@@ -112,7 +112,13 @@ has_message_header(const struct mail *m)
 	for (size_t i = 0; i < G_N_ELEMENTS(message_headers); i++)
 		if (mail_header(m, message_headers[i]))
 			return true;
-	return false;
+	/* A bare MIME entity (only Content-* fields, which GMime keeps on
+	 * the part) is still something GMime made sense of. */
+	GMimeObject *part = g_mime_message_get_mime_part(m->message);
+	if (!part)
+		return false;
+	GMimeHeaderList *list = g_mime_object_get_header_list(part);
+	return list && g_mime_header_list_contains(list, "Content-Type");
 }
 
 static void
@@ -273,6 +279,12 @@ mail_parse(GByteArray *raw)
 	 * contents stay as offsets into it instead of copies. */
 	g_autoptr(GMimeStream) stream = g_mime_stream_mem_new_with_byte_array(raw);
 	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
+	/* Leading blank lines or spaces (seen from broken gateways) would
+	 * hide the whole header block; the stored bytes keep them. */
+	gsize lead = 0;
+	while (lead < raw->len && g_ascii_isspace(raw->data[lead]))
+		lead++;
+	g_mime_stream_set_bounds(stream, (gint64)lead, -1);
 	g_autoptr(GMimeParser) parser = g_mime_parser_new_with_stream(stream);
 	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
 	g_mime_parser_set_persist_stream(parser, TRUE);

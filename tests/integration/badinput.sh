@@ -59,6 +59,18 @@ accept bad-base64
 printf 'Subject: crlf\r\nMessage-ID: <crlf@bad.example>\r\n\r\nName: X\r\n' >"$TMP/crlf.eml"
 accept crlf
 
+printf '\n  From: a@b.example\nMessage-ID: <leading-space@bad.example>\nSubject: x\n\nbody\n' >"$TMP/leading-space.eml"
+accept leading-space
+equal "leading blank line and spaces: headers still read" \
+	"$(sql "SELECT state || ' ' || subject FROM messages WHERE message_id = 'leading-space@bad.example'")" "accepted x"
+equal "... and the stored bytes keep them" \
+	"$(sql "SELECT size FROM messages WHERE message_id = 'leading-space@bad.example'")" "$(stat -c %s "$TMP/leading-space.eml")"
+
+printf 'Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nA MIME part alone\n' >"$TMP/bare-entity.eml"
+accept bare-entity
+equal "a bare MIME entity is accepted, not quarantined" \
+	"$(sql "SELECT state FROM messages WHERE sha256 = '$(sha256sum <"$TMP/bare-entity.eml" | cut -d' ' -f1)'")" accepted
+
 # Every quarantined message is still there, byte for byte.
 id=$(sql "SELECT id FROM messages WHERE sha256 = '$(sha256sum <"$TMP/binary.eml" | cut -d' ' -f1)'")
 "$CONFMAIL" messages raw "$id" >"$TMP/back.bin"
