@@ -43,14 +43,16 @@ for i in $(seq 1 200); do
 	"$CONFMAIL" filter <"$TMP/in/$i.eml" || fails=$((fails + 1))
 done
 equal "every redelivery accepted" "$fails" 0
+# Only confmail has touched the database since the kills (the sqlite3
+# shell would checkpoint it on close): the WAL must still be short, as it
+# is truncated every 128 pages; a long one makes every delivery rebuild a
+# long index.
+wal=$(stat -c %s "$CONFMAIL_DATABASE-wal" 2>/dev/null || echo 0)
+check "the WAL stays short after 200 deliveries ($wal bytes)" test "$wal" -gt 0 -a "$wal" -lt $((160 * 4200))
 equal "every message stored exactly once" \
 	"$(sql "SELECT count(DISTINCT message_id) || ' ' || count(*) FROM messages WHERE message_id LIKE 'crash-%'")" "200 200"
 equal "stored bytes match the delivered ones" \
 	"$(for i in $(seq 1 200); do sha256sum <"$TMP/in/$i.eml" | cut -d' ' -f1; done | sort | sha256sum)" \
 	"$(sql 'SELECT sha256 FROM messages ORDER BY sha256' | sha256sum)"
-# 400 deliveries later the WAL must still be short (it is truncated every
-# 128 pages): a long one makes every delivery rebuild a long index.
-wal=$(stat -c %s "$CONFMAIL_DATABASE-wal" 2>/dev/null || echo 0)
-check "the WAL stays short after 400 deliveries ($wal bytes)" [ "$wal" -lt $((160 * 4200)) ]
 equal "integrity_check after redelivery" "$(sql 'PRAGMA integrity_check')" ok
 finish
