@@ -48,7 +48,7 @@ equal "every redelivery accepted" "$fails" 0
 # is truncated every 128 pages; a long one makes every delivery rebuild a
 # long index.
 wal=$(stat -c %s "$CONFMAIL_DATABASE-wal" 2>/dev/null || echo 0)
-check "the WAL stays short after 200 deliveries ($wal bytes)" test "$wal" -gt 0 -a "$wal" -lt $((160 * 4200))
+check "the WAL stays short after 200 deliveries ($wal bytes)" test "$wal" -lt $((160 * 4200))
 equal "every message stored exactly once" \
 	"$(sql "SELECT count(DISTINCT message_id) || ' ' || count(*) FROM messages WHERE message_id LIKE 'crash-%'")" "200 200"
 equal "stored bytes match the delivered ones" \
