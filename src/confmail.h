@@ -172,6 +172,71 @@ const char *mail_header(const struct mail *m, const char *name);
 char *mail_to_utf8(const char *bytes, gsize len, const char *charset);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(mail, mail_free)
 
+/* text.c: the body as a person reads it ---------------------------------- */
+
+/* HTML to plain text with libxml2's HTML parser: block elements end lines,
+ * a table row becomes "cell: cell" on one line, script and style are
+ * dropped, entities decoded.  Always returns a string. */
+char *text_from_html(const char *html);
+/* Unicode NFC; NBSP and other spaces to ' '; Arabic-Indic and Persian
+ * digits to ASCII; tatweel and direction/zero-width marks removed;
+ * CRLF and CR to LF. */
+char *text_normalise(const char *s);
+/* Without quoted history ("> " lines, "On ... wrote:", Outlook
+ * "From:/Sent:" blocks, "-----Original Message-----", their Arabic and
+ * Kurdish forms) and without a signature after "-- ". */
+char *text_strip_quotes(const char *s);
+
+struct forward {
+	char *from_addr;	/* lower-cased, or NULL */
+	char *from_name;	/* or NULL */
+	char *note;		/* what the forwarder wrote above it */
+	char *body;		/* the forwarded text below its header block */
+};
+/* Finds an inline forwarded message ("---------- Forwarded message
+ * ---------", "Begin forwarded message:", their Arabic/Kurdish forms). */
+bool text_find_forward(const char *s, struct forward *fw);
+void forward_clear(struct forward *fw);
+
+/* dsn.c: delivery status notifications ------------------------------------ */
+
+struct bounce {
+	GPtrArray *recipients;	/* of char *, lower-cased, no duplicates */
+	bool permanent;		/* 5.x.x / failed, else 4.x.x / delayed */
+};
+
+/* Reads a bounce: an RFC 3464 multipart/report (Final-Recipient, Action,
+ * Status), else the usual non-standard reports (qmail, Exim, Postfix
+ * text, Gmail).  False when M is not recognisably a bounce. */
+bool dsn_parse(const struct mail *m, struct bounce *b);
+void bounce_clear(struct bounce *b);
+
+/* values.c: tables of names and the normalisers of FIELDS.md ------------- */
+
+struct table;
+typedef struct table table;
+/* A filters/NAME.table file: "CODE<TAB>name | name | ..." lines. */
+struct table *table_load(const char *path, GError **error);
+void table_free(struct table *t);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(table, table_free)
+/* The code of a name given whole, or NULL. */
+const char *table_lookup(const struct table *t, const char *text);
+/* The code of the longest name found in TEXT at word boundaries. */
+const char *table_search(const struct table *t, const char *text);
+/* Every code whose name is in TEXT, in the order written, once each. */
+GPtrArray *table_search_all(const struct table *t, const char *text);
+/* The matching key: NFKC, lower case, no Arabic diacritics or tatweel,
+ * one form for the Arabic/Persian/Kurdish variants of a letter. */
+char *value_fold(const char *s);
+/* E.164 ("+9647701234567"), or NULL when S holds no usable number; a local
+ * number with a trunk 0 gets DEFAULT_COUNTRY_CODE ("964"). */
+char *value_phone(const char *s, const char *default_country_code);
+/* YYYY-MM-DD from "10 March", "١٠ آذار", "10/3", "10.03.2022", "2022-03-10";
+ * numeric dates are day/month; no year means DEFAULT_YEAR. */
+char *value_date(const char *s, int default_year, const struct table *months);
+/* 1 yes, 0 no, -1 neither, by the words table. */
+int value_bool(const char *s, const struct table *words);
+
 /* noreply.c: RFC 3834 and loop discipline -------------------------------- */
 
 /* Why this message must never be answered, or NULL if it may be. */

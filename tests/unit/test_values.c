@@ -1,0 +1,164 @@
+/* values.c: the normalisers of FIELDS.md, with the shipped tables. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "confmail.h"
+
+static struct table *countries, *languages, *months, *words;
+
+static int
+load(void **state)
+{
+	(void)state;
+	countries = table_load(TOP_SRCDIR "/filters/countries.table", NULL);
+	languages = table_load(TOP_SRCDIR "/filters/languages.table", NULL);
+	months = table_load(TOP_SRCDIR "/filters/months.table", NULL);
+	words = table_load(TOP_SRCDIR "/filters/words.table", NULL);
+	return countries && languages && months && words ? 0 : -1;
+}
+
+static int
+unload(void **state)
+{
+	(void)state;
+	table_free(countries);
+	table_free(languages);
+	table_free(months);
+	table_free(words);
+	return 0;
+}
+
+static void
+phone_is(const char *in, const char *want)
+{
+	g_autofree char *got = value_phone(in, "964");
+	if (g_strcmp0(got, want) != 0)
+		fail_msg("phone '%s': got '%s', want '%s'", in, got ? got : "(null)", want ? want : "(null)");
+}
+
+static void
+test_phone(void **state)
+{
+	(void)state;
+	phone_is("+964 770 123 4567", "+9647701234567");
+	phone_is("0770 123 4567", "+9647701234567");
+	phone_is("07701234567", "+9647701234567");
+	phone_is("٠٧٧٠١٢٣٤٥٦٧", "+9647701234567");	/* Arabic-Indic */
+	phone_is("۰۷۵۰۱۲۳۴۵۶۷", "+9647501234567");	/* Persian */
+	phone_is("00964 750 123 4567", "+9647501234567");
+	phone_is("+44 (0)20 7946 0958", "+442079460958");
+	phone_is("\u200e+39 333 812 4471\u200e", "+393338124471");
+	phone_is("0770-123-4567 (WhatsApp)", "+9647701234567");
+	phone_is("9647701234567", "+9647701234567");
+	phone_is("12345", NULL);
+	phone_is("none", NULL);
+}
+
+static void
+date_is(const char *in, const char *want)
+{
+	g_autofree char *got = value_date(in, 2022, months);
+	if (g_strcmp0(got, want) != 0)
+		fail_msg("date '%s': got '%s', want '%s'", in, got ? got : "(null)", want ? want : "(null)");
+}
+
+static void
+test_date(void **state)
+{
+	(void)state;
+	date_is("10 March", "2022-03-10");
+	date_is("March 10th, 2022", "2022-03-10");
+	date_is("10/3", "2022-03-10");
+	date_is("10.03.2022", "2022-03-10");
+	date_is("2022-03-16", "2022-03-16");
+	date_is("١٠ آذار", "2022-03-10");
+	date_is("11 اذار 2022", "2022-03-11");
+	date_is("١٦ مارس ٢٠٢٢", "2022-03-16");
+	date_is("١٠/٣", "2022-03-10");
+	date_is("10ی ئازار", "2022-03-10");
+	date_is("9 شوبات", "2022-02-09");
+	date_is("Thursday 10 March", "2022-03-10");
+	date_is("31/2", NULL);
+	date_is("soon", NULL);
+}
+
+static void
+test_bool(void **state)
+{
+	(void)state;
+	static const struct { const char *in; int want; } cases[] = {
+		{ "Yes", 1 }, { "yes, please", 1 }, { "YES.", 1 }, { "نعم", 1 }, { "بەڵێ", 1 },
+		{ "☒", 1 }, { "✓", 1 }, { "No", 0 }, { "no thanks", 0 }, { "لا", 0 },
+		{ "نەخێر", 0 }, { "☐", 0 }, { "maybe", -1 }, { "", -1 },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++)
+		if (value_bool(cases[i].in, words) != cases[i].want)
+			fail_msg("bool '%s': got %d, want %d", cases[i].in,
+				 value_bool(cases[i].in, words), cases[i].want);
+}
+
+static void
+test_country(void **state)
+{
+	(void)state;
+	assert_string_equal(table_search(countries, "Iraq"), "IQ");
+	assert_string_equal(table_search(countries, "العراق"), "IQ");
+	assert_string_equal(table_search(countries, "عێراق"), "IQ");
+	assert_string_equal(table_search(countries, "Erbil, Kurdistan Region, Iraq"), "IQ");
+	assert_string_equal(table_search(countries, "Rome, Italy"), "IT");
+	assert_string_equal(table_search(countries, "السّويد"), "SE");	/* with shadda */
+	assert_string_equal(table_search(countries, "السويد"), "SE");
+	assert_string_equal(table_search(countries, "the UK"), "GB");
+	assert_null(table_search(countries, "Baghdad"));
+	assert_null(table_search(countries, "Italian"));		/* not a word of "Italy" */
+}
+
+static void
+test_languages(void **state)
+{
+	(void)state;
+	g_autoptr(GPtrArray) a = table_search_all(languages, "Arabic, Kurdish and English");
+	assert_int_equal(a->len, 3);
+	assert_string_equal(g_ptr_array_index(a, 0), "ar");
+	assert_string_equal(g_ptr_array_index(a, 1), "ckb");
+	assert_string_equal(g_ptr_array_index(a, 2), "en");
+	g_autoptr(GPtrArray) b = table_search_all(languages, "الكوردية والعربية");
+	assert_int_equal(b->len, 2);
+	assert_string_equal(g_ptr_array_index(b, 0), "ckb");
+	assert_string_equal(g_ptr_array_index(b, 1), "ar");
+	g_autoptr(GPtrArray) c = table_search_all(languages, "Italian, English, French, some Arabic");
+	assert_int_equal(c->len, 4);
+	assert_string_equal(g_ptr_array_index(c, 0), "it");
+	assert_string_equal(g_ptr_array_index(c, 3), "ar");
+}
+
+static void
+test_fold(void **state)
+{
+	(void)state;
+	g_autofree char *a = value_fold("  Kurdistan   REGION ");
+	assert_string_equal(a, "kurdistan region");
+	g_autofree char *b = value_fold("إقليم كوردستان");
+	g_autofree char *c = value_fold("اقليم كوردستان");
+	assert_string_equal(b, c);
+	g_autofree char *d = value_fold("کوردی");	/* Kurdish kaf and yeh */
+	g_autofree char *e = value_fold("كوردي");	/* Arabic ones */
+	assert_string_equal(d, e);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_phone),
+		cmocka_unit_test(test_date),
+		cmocka_unit_test(test_bool),
+		cmocka_unit_test(test_country),
+		cmocka_unit_test(test_languages),
+		cmocka_unit_test(test_fold),
+	};
+	return cmocka_run_group_tests(tests, load, unload);
+}
