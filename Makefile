@@ -19,7 +19,11 @@ WARNINGS = -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wformat-security 
 	-Wstrict-prototypes -Wmissing-prototypes -Wmissing-declarations \
 	-Wpointer-arith -Wvla -Wnull-dereference -Wundef -Wimplicit-fallthrough
 DEPFLAGS = -MMD -MP
+# Where the rules are once installed; a binary run from the source tree
+# finds the filters/ beside it first.
+RULES_DIR ?= $(PREFIX)/share/confmail/filters
 ALL_CFLAGS = $(WARNINGS) -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
+	-DCONFMAIL_RULES_DIR='"$(RULES_DIR)"' \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS)) $(ETPAN_CFLAGS) $(CFLAGS) $(SANFLAGS)
 LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) $(ETPAN_LIBS)
 LDFLAGS += $(SANFLAGS)

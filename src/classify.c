@@ -5,6 +5,7 @@
  */
 #include "confmail.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Envelope recipients whose local part says what the mail is for. */
@@ -103,6 +104,46 @@ unquoted(const char *body)
 		if (lines[i][0] != '>')
 			g_string_append(g_string_append(out, lines[i]), "\n");
 	return g_string_free(out, FALSE);
+}
+
+/* The writer's own text: decoded, normalised, without quoted history. */
+char *
+classify_own_text(const struct mail *m)
+{
+	if (!m->body)
+		return g_strdup("");
+	return unquoted(m->body);
+}
+
+/* The year a date written without one is in: the conference's, else the
+ * year the message was written. */
+static int
+default_year(const struct mail *m, const struct config *cfg)
+{
+	if (cfg && cfg->registration_deadline)
+		return g_date_time_get_year(cfg->registration_deadline);
+	if (m->date && strlen(m->date) >= 4)
+		return atoi(m->date);
+	g_autoptr(GDateTime) now = confmail_now();
+	return g_date_time_get_year(now);
+}
+
+JsonObject *
+classify_message(const struct rules *r, const struct mail *m, const struct envelope *env,
+		 const struct config *cfg, struct verdict *v)
+{
+	classify(m, env, cfg, v);
+	if (!m->message || !r || strcmp(v->class, "bounce") == 0 || strcmp(v->class, "autoreply") == 0)
+		return NULL;
+	g_autofree char *text = classify_own_text(m);
+	struct message_view mv = {
+		.mail = m, .env = env, .text = text, .participant = m->from_addr,
+		.default_year = default_year(m, cfg),
+	};
+	rules_classify(r, &mv, v);
+	if (strcmp(v->class, "registration") != 0 && strcmp(v->class, "update") != 0)
+		return NULL;
+	return rules_extract(r, &mv);
 }
 
 void

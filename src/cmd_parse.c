@@ -66,6 +66,11 @@ cmd_parse(struct command_context *ctx, int argc, char **argv)
 	if (failed)
 		return EX_CONFIG;
 
+	g_autofree char *dir = rules_default_dir();
+	g_autoptr(rules) r = rules_load(dir, &error);
+	if (!r)
+		return cm_fail(error);
+
 	int rc = 0;
 	for (int i = 1; i < argc; i++) {
 		g_autoptr(GError) ferr = NULL;
@@ -80,8 +85,10 @@ cmd_parse(struct command_context *ctx, int argc, char **argv)
 		struct envelope env = { 0 };
 		intake_envelope(&env, NULL, NULL, from_line, m);
 		struct verdict v;
-		classify(m, &env, cfg, &v);
-		g_autofree char *line = json_verdict(m, &v, noreply_reason(m, &env, cfg));
+		JsonObject *fields = classify_message(r, m, &env, cfg, &v);
+		g_autofree char *line = json_verdict(m, &v, fields, noreply_reason(m, &env, cfg));
+		if (fields)
+			json_object_unref(fields);
 		puts(line);
 		envelope_clear(&env);
 		mail_free(m);

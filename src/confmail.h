@@ -24,6 +24,8 @@
 typedef struct config config;
 typedef struct mail mail;
 typedef struct store store;
+struct verdict;
+struct rules;
 
 /* GMime 3.2 does not declare these itself. */
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeStream, g_object_unref)
@@ -237,6 +239,38 @@ char *value_date(const char *s, int default_year, const struct table *months);
 /* 1 yes, 0 no, -1 neither, by the words table. */
 int value_bool(const char *s, const struct table *words);
 
+/* rules.c: filters/classify.rules and filters/fields.rules -------------- */
+
+enum field_type {
+	FIELD_TEXT, FIELD_EMAIL, FIELD_PHONE, FIELD_COUNTRY, FIELD_DATE,
+	FIELD_BOOL, FIELD_ENUM, FIELD_LIST, FIELD_LANGUAGES, FIELD_LANGUAGE,
+};
+
+/* What the rules look at: the message, its envelope, and the writer's own
+ * text (decoded, normalised, without quoted history). */
+struct message_view {
+	const struct mail *mail;
+	const struct envelope *env;
+	const char *text;
+	const char *participant;	/* the From address, or a forward's */
+	int default_year;		/* for dates written without one */
+};
+
+typedef struct rules rules;
+/* Loads DIR/classify.rules, DIR/fields.rules and DIR's tables; errors
+ * (EX_CONFIG) name file:line and, for patterns, PCRE2's message. */
+struct rules *rules_load(const char *dir, GError **error);
+void rules_free(struct rules *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(rules, rules_free)
+/* $CONFMAIL_RULES, else filters/ beside the binary, else the directory
+ * named at build time. */
+char *rules_default_dir(void);
+const struct table *rules_table(const struct rules *r, const char *name);
+/* Refines V->class (and sets V->topic for questions) by the recipes. */
+void rules_classify(const struct rules *r, const struct message_view *mv, struct verdict *v);
+/* The fields of FIELDS.md, every key present, null where nothing says. */
+JsonObject *rules_extract(const struct rules *r, const struct message_view *mv);
+
 /* noreply.c: RFC 3834 and loop discipline -------------------------------- */
 
 /* Why this message must never be answered, or NULL if it may be. */
@@ -256,6 +290,13 @@ void classify(const struct mail *m, const struct envelope *env,
 	      const struct config *cfg, struct verdict *v);
 /* The language a text is written in: "en", "ar" or "ckb". */
 const char *classify_language(const char *text);
+/* The writer's own text: decoded, normalised, without quoted history. */
+char *classify_own_text(const struct mail *m);
+/* classify(), then the rules' recipes; for registrations and updates the
+ * extracted fields (else NULL).  R may be NULL: envelope and headers only. */
+JsonObject *classify_message(const struct rules *r, const struct mail *m,
+			     const struct envelope *env, const struct config *cfg,
+			     struct verdict *v);
 
 /* store.c --------------------------------------------------------------- */
 
@@ -308,8 +349,10 @@ char *messages_dedup_key(const struct mail *m);
 
 /* json.c: output -------------------------------------------------------- */
 
-/* The FIELDS.md object for one parsed message, as a single line. */
-char *json_verdict(const struct mail *m, const struct verdict *v, const char *noreply);
+/* The FIELDS.md object for one parsed message, as a single line; FIELDS
+ * (may be NULL) is the extracted fields object. */
+char *json_verdict(const struct mail *m, const struct verdict *v, JsonObject *fields,
+		   const char *noreply);
 /* The decoded headers as a JSON array of [name, value] pairs. */
 char *json_headers(const struct mail *m);
 /* DESIGN.md's stats object. */

@@ -59,7 +59,8 @@ json_headers(const struct mail *m)
 }
 
 char *
-json_verdict(const struct mail *m, const struct verdict *v, const char *noreply)
+json_verdict(const struct mail *m, const struct verdict *v, JsonObject *fields,
+	     const char *noreply)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
 
@@ -67,7 +68,10 @@ json_verdict(const struct mail *m, const struct verdict *v, const char *noreply)
 	add_string(b, "class", v->class);
 	add_string(b, "language", v->language);
 	add_string(b, "topic", v->topic);
-	if (strcmp(v->class, "registration") == 0 || strcmp(v->class, "update") == 0) {
+	if (fields) {
+		json_builder_set_member_name(b, "fields");
+		json_builder_add_value(b, json_node_init_object(json_node_alloc(), fields));
+	} else if (strcmp(v->class, "registration") == 0 || strcmp(v->class, "update") == 0) {
 		json_builder_set_member_name(b, "fields");
 		json_builder_begin_object(b);
 		for (size_t i = 0; i < G_N_ELEMENTS(field_names); i++)

@@ -1,0 +1,993 @@
+/*
+ * rules.c - the rule files in filters/: classification recipes
+ * (classify.rules) and field rules (fields.rules), loaded and checked once,
+ * PCRE2 patterns compiled with UTF and UCP (JIT where it works), and
+ * applied to a message.  Organisers change what confmail understands by
+ * editing these files; see confmail-rules(5).
+ */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "confmail.h"
+
+#include <pcre2.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Classification ---------------------------------------------------------- */
+
+enum where {
+	W_RECIPIENT, W_SENDER, W_FROM, W_SUBJECT, W_HEADER, W_BODY, W_TEXT,
+};
+
+static const char *where_names[] = {
+	"recipient", "sender", "from", "subject", "header", "body", "text",
+};
+
+struct condition {
+	enum where where;
+	char *header;		/* W_HEADER */
+	bool negate;
+	pcre2_code *re;
+};
+
+struct recipe {
+	bool is_topic;		/* "topic" recipe, else "class" */
+	char *name;
+	int score;		/* 0: decides at once */
+	GPtrArray *conditions;
+	char *origin;		/* file:line, for messages */
+};
+
+/* Fields ------------------------------------------------------------------ */
+
+struct prose {
+	char *code;		/* enum/bool: the value it gives; else NULL */
+	pcre2_code *re;		/* text types: group "v" or 1 is the value */
+};
+
+struct value_rule {
+	char *code;
+	pcre2_code *re;
+};
+
+struct field_rule {
+	char *name;
+	enum field_type type;
+	GPtrArray *prose;	/* of struct prose */
+	GPtrArray *values;	/* of struct value_rule */
+};
+
+struct rules {
+	char *dir;
+	GPtrArray *recipes;
+	GPtrArray *fields;	/* of struct field_rule, in fields.rules order */
+	GHashTable *labels;	/* folded label -> struct field_rule */
+	struct table *countries, *languages, *months, *words;
+};
+
+static const char *type_names[] = {
+	"text", "email", "phone", "country", "date", "bool", "enum", "list", "languages",
+	"language", NULL,
+};
+
+/* Freeing ----------------------------------------------------------------- */
+
+static void
+condition_free(gpointer p)
+{
+	struct condition *c = p;
+	g_free(c->header);
+	pcre2_code_free(c->re);
+	g_free(c);
+}
+
+static void
+recipe_free(gpointer p)
+{
+	struct recipe *r = p;
+	g_free(r->name);
+	g_free(r->origin);
+	g_ptr_array_free(r->conditions, TRUE);
+	g_free(r);
+}
+
+static void
+prose_free(gpointer p)
+{
+	struct prose *pr = p;
+	g_free(pr->code);
+	pcre2_code_free(pr->re);
+	g_free(pr);
+}
+
+static void
+value_rule_free(gpointer p)
+{
+	struct value_rule *v = p;
+	g_free(v->code);
+	pcre2_code_free(v->re);
+	g_free(v);
+}
+
+static void
+field_rule_free(gpointer p)
+{
+	struct field_rule *f = p;
+	g_free(f->name);
+	g_ptr_array_free(f->prose, TRUE);
+	g_ptr_array_free(f->values, TRUE);
+	g_free(f);
+}
+
+void
+rules_free(struct rules *r)
+{
+	if (!r)
+		return;
+	g_free(r->dir);
+	if (r->recipes)
+		g_ptr_array_free(r->recipes, TRUE);
+	if (r->labels)
+		g_hash_table_destroy(r->labels);
+	if (r->fields)
+		g_ptr_array_free(r->fields, TRUE);
+	table_free(r->countries);
+	table_free(r->languages);
+	table_free(r->months);
+	table_free(r->words);
+	g_free(r);
+}
+
+/* Loading ----------------------------------------------------------------- */
+
+/* Compiles PATTERN, or sets an EX_CONFIG error naming FILE:LINE and the
+ * PCRE2 message. */
+static pcre2_code *
+compile(const char *pattern, const char *file, int line, GError **error)
+{
+	int code;
+	PCRE2_SIZE offset;
+	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+				       PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF |
+				       PCRE2_CASELESS | PCRE2_MULTILINE,
+				       &code, &offset, NULL);
+	if (!re) {
+		PCRE2_UCHAR msg[256];
+		pcre2_get_error_message(code, msg, sizeof msg);
+		g_set_error(error, CONFMAIL_ERROR, EX_CONFIG, "%s:%d: bad pattern at offset %zu: %s",
+			    file, line, (size_t)offset, (const char *)msg);
+		return NULL;
+	}
+	/* JIT is an optimisation: where it is not available, interpret.
+	 * valgrind cannot follow JIT code and reports its reads as
+	 * uninitialised: CONFMAIL_PCRE2_JIT=0 turns it off for such runs. */
+	const char *jit = g_getenv("CONFMAIL_PCRE2_JIT");
+	if (!jit || strcmp(jit, "0") != 0)
+		pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+	return re;
+}
+
+static bool
+matches(const pcre2_code *re, const char *subject, pcre2_match_data *md)
+{
+	return pcre2_match(re, (PCRE2_SPTR)subject, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) >= 0;
+}
+
+/* The lines of a rules file, without comments, as (number, text) pairs;
+ * indented lines keep one leading space as the marker of a body line. */
+struct line {
+	int no;
+	bool indented;
+	char *text;
+};
+
+static GArray *
+read_lines(const char *path, GError **error)
+{
+	g_autofree char *text = NULL;
+	g_autoptr(GError) local = NULL;
+
+	if (!g_file_get_contents(path, &text, NULL, &local)) {
+		g_set_error(error, CONFMAIL_ERROR, EX_CONFIG, "%s", local->message);
+		return NULL;
+	}
+	GArray *lines = g_array_new(FALSE, FALSE, sizeof(struct line));
+	g_auto(GStrv) raw = g_strsplit(text, "\n", -1);
+	for (int i = 0; raw[i]; i++) {
+		const char *l = raw[i];
+		bool indented = *l == ' ' || *l == '\t';
+		g_autofree char *t = g_strstrip(g_strdup(l));
+		if (!*t || *t == '#')
+			continue;
+		struct line ln = { i + 1, indented, g_steal_pointer(&t) };
+		g_array_append_val(lines, ln);
+	}
+	return lines;
+}
+
+static void
+free_lines(GArray *lines)
+{
+	for (guint i = 0; i < lines->len; i++)
+		g_free(g_array_index(lines, struct line, i).text);
+	g_array_free(lines, TRUE);
+}
+
+/* Splits "WORD REST" into WORD and REST (REST stripped, may be ""). */
+static char *
+first_word(const char *s, const char **rest)
+{
+	size_t n = strcspn(s, " \t");
+	const char *r = s + n;
+	while (*r == ' ' || *r == '\t')
+		r++;
+	*rest = r;
+	return g_strndup(s, n);
+}
+
+static bool
+parse_condition(struct recipe *rc, const char *text, const char *file, int no, GError **error)
+{
+	struct condition *c = g_new0(struct condition, 1);
+	const char *rest;
+	g_autofree char *w = first_word(text, &rest);
+
+	if (strcmp(w, "not") == 0) {
+		c->negate = true;
+		g_free(w);
+		w = first_word(rest, &rest);
+	}
+	size_t i;
+	for (i = 0; i < G_N_ELEMENTS(where_names); i++)
+		if (strcmp(w, where_names[i]) == 0)
+			break;
+	if (i == G_N_ELEMENTS(where_names)) {
+		g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
+			    "%s:%d: '%s' is not something to match: expected recipient, sender, "
+			    "from, subject, header NAME, body or text", file, no, w);
+		condition_free(c);
+		return false;
+	}
+	c->where = (enum where)i;
+	if (c->where == W_HEADER) {
+		c->header = first_word(rest, &rest);
+		if (!*c->header) {
+			g_set_error(error, CONFMAIL_ERROR, EX_CONFIG, "%s:%d: header needs a name", file, no);
+			condition_free(c);
+			return false;
+		}
+	}
+	if (*rest != '~' || (rest[1] != ' ' && rest[1] != '\t')) {
+		g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
+			    "%s:%d: expected '~ PATTERN' after '%s'", file, no, w);
+		condition_free(c);
+		return false;
+	}
+	c->re = compile(g_strstrip((char *)(rest + 2)) , file, no, error);
+	if (!c->re) {
+		condition_free(c);
+		return false;
+	}
+	g_ptr_array_add(rc->conditions, c);
+	return true;
+}
+
+static bool
+load_recipes(struct rules *r, const char *path, GError **error)
+{
+	GArray *lines = read_lines(path, error);
+	struct recipe *cur = NULL;
+	bool ok = true;
+
+	if (!lines)
+		return false;
+	for (guint i = 0; ok && i < lines->len; i++) {
+		struct line *ln = &g_array_index(lines, struct line, i);
+		if (ln->indented) {
+			if (!cur) {
+				g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
+					    "%s:%d: a condition outside a recipe", path, ln->no);
+				ok = false;
+			} else {
+				ok = parse_condition(cur, ln->text, path, ln->no, error);
+			}
+			continue;
+		}
+		/* "class NAME SCORE" or "topic NAME SCORE"; SCORE "!" decides */
+		char kind[16], name[64], score[16];
+		if (sscanf(ln->text, "%15s %63s %15s", kind, name, score) != 3 ||
+		    (strcmp(kind, "class") != 0 && strcmp(kind, "topic") != 0) ||
+		    (strcmp(score, "!") != 0 && atoi(score) == 0)) {
+			g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
+				    "%s:%d: expected 'class NAME SCORE' or 'topic NAME SCORE' "
+				    "(SCORE a number, or '!' to decide at once)", path, ln->no);
+			ok = false;
+			continue;
+		}
+		cur = g_new0(struct recipe, 1);
+		cur->is_topic = strcmp(kind, "topic") == 0;
+		cur->name = g_strdup(name);
+		cur->score = strcmp(score, "!") == 0 ? 0 : atoi(score);
+		cur->conditions = g_ptr_array_new_with_free_func(condition_free);
+		cur->origin = g_strdup_printf("%s:%d", path, ln->no);
+		g_ptr_array_add(r->recipes, cur);
+	}
+	for (guint i = 0; ok && i < r->recipes->len; i++) {
+		struct recipe *rc = g_ptr_array_index(r->recipes, i);
+		if (rc->conditions->len == 0) {
+			g_set_error(error, CONFMAIL_ERROR, EX_CONFIG, "%s: recipe has no condition",
+				    rc->origin);
+			ok = false;
+		}
+	}
+	free_lines(lines);
+	return ok;
+}
+
+static bool
+field_line(struct rules *r, struct field_rule *f, const char *text, const char *path,
+	   int no, GError **error)
+{
+	const char *rest;
+	g_autofree char *kw = first_word(text, &rest);
+
+	if (strcmp(kw, "label") == 0) {
+		g_auto(GStrv) labels = g_strsplit(rest, "|", -1);
+		for (int i = 0; labels[i]; i++) {
+			char *key = value_fold(g_strstrip(labels[i]));
+			if (!*key) {
+				g_free(key);
+				continue;
+			}
+			struct field_rule *other = g_hash_table_lookup(r->labels, key);
+			if (other && other != f) {
+				g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
+					    "%s:%d: label '%s' is already a label of %s", path, no,
+					    labels[i], other->name);
+				g_free(key);
+				return false;
+			}
+			g_hash_table_replace(r->labels, key, f);
+		}
+		return true;
+	}
+	bool coded = f->type == FIELD_ENUM || f->type == FIELD_BOOL;
+	if (strcmp(kw, "prose") == 0) {
+		struct prose *p = g_new0(struct prose, 1);
+		if (coded)
+			p->code = first_word(rest, &rest);
+		p->re = compile(rest, path, no, error);
+		if (!p->re || (coded && !*p->code)) {
+			if (p->re)
+				g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
+					    "%s:%d: prose of a %s field needs a value first", path, no,
+					    type_names[f->type]);
+			prose_free(p);
+			return false;
+		}
+		g_ptr_array_add(f->prose, p);
+		return true;
+	}
+	if (strcmp(kw, "value") == 0 && coded) {
+		struct value_rule *v = g_new0(struct value_rule, 1);
+		v->code = first_word(rest, &rest);
+		v->re = compile(rest, path, no, error);
+		if (!v->re) {
+			value_rule_free(v);
+			return false;
+		}
+		g_ptr_array_add(f->values, v);
+		return true;
+	}
+	g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
+		    "%s:%d: expected 'label', 'prose'%s", path, no,
+		    coded ? " or 'value'" : "");
+	return false;
+}
+
+static bool
+load_fields(struct rules *r, const char *path, GError **error)
+{
+	GArray *lines = read_lines(path, error);
+	struct field_rule *cur = NULL;
+	bool ok = true;
+
+	if (!lines)
+		return false;
+	for (guint i = 0; ok && i < lines->len; i++) {
+		struct line *ln = &g_array_index(lines, struct line, i);
+		if (ln->indented) {
+			if (!cur) {
+				g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
+					    "%s:%d: a rule outside a field", path, ln->no);
+				ok = false;
+			} else {
+				ok = field_line(r, cur, ln->text, path, ln->no, error);
+			}
+			continue;
+		}
+		char kw[16], name[64], type[16];
+		if (sscanf(ln->text, "%15s %63s %15s", kw, name, type) != 3 || strcmp(kw, "field") != 0) {
+			g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
+				    "%s:%d: expected 'field NAME TYPE'", path, ln->no);
+			ok = false;
+			continue;
+		}
+		size_t t;
+		for (t = 0; type_names[t]; t++)
+			if (strcmp(type, type_names[t]) == 0)
+				break;
+		if (!type_names[t]) {
+			g_autofree char *known = g_strjoinv(", ", (char **)type_names);
+			g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
+				    "%s:%d: unknown type '%s' (expected one of %s)", path, ln->no, type, known);
+			ok = false;
+			continue;
+		}
+		cur = g_new0(struct field_rule, 1);
+		cur->name = g_strdup(name);
+		cur->type = (enum field_type)t;
+		cur->prose = g_ptr_array_new_with_free_func(prose_free);
+		cur->values = g_ptr_array_new_with_free_func(value_rule_free);
+		g_ptr_array_add(r->fields, cur);
+	}
+	free_lines(lines);
+	return ok;
+}
+
+char *
+rules_default_dir(void)
+{
+	const char *env = g_getenv("CONFMAIL_RULES");
+
+	if (env && *env)
+		return g_strdup(env);
+	/* A build run from its source tree uses the rules beside it. */
+	g_autofree char *exe = g_file_read_link("/proc/self/exe", NULL);
+	if (exe) {
+		g_autofree char *dir = g_path_get_dirname(exe);
+		char *beside = g_build_filename(dir, "filters", NULL);
+		g_autofree char *probe = g_build_filename(beside, "fields.rules", NULL);
+		if (g_file_test(probe, G_FILE_TEST_EXISTS))
+			return beside;
+		g_free(beside);
+	}
+	return g_strdup(CONFMAIL_RULES_DIR);
+}
+
+struct rules *
+rules_load(const char *dir, GError **error)
+{
+	struct rules *r = g_new0(struct rules, 1);
+	static const struct {
+		const char *file;
+		size_t offset;
+	} tables[] = {
+		{ "countries.table", offsetof(struct rules, countries) },
+		{ "languages.table", offsetof(struct rules, languages) },
+		{ "months.table", offsetof(struct rules, months) },
+		{ "words.table", offsetof(struct rules, words) },
+	};
+
+	r->dir = g_strdup(dir);
+	r->recipes = g_ptr_array_new_with_free_func(recipe_free);
+	r->fields = g_ptr_array_new_with_free_func(field_rule_free);
+	r->labels = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	for (size_t i = 0; i < G_N_ELEMENTS(tables); i++) {
+		g_autofree char *path = g_build_filename(dir, tables[i].file, NULL);
+		struct table *t = table_load(path, error);
+		if (!t) {
+			rules_free(r);
+			return NULL;
+		}
+		*(struct table **)((char *)r + tables[i].offset) = t;
+	}
+	g_autofree char *classify = g_build_filename(dir, "classify.rules", NULL);
+	g_autofree char *fields = g_build_filename(dir, "fields.rules", NULL);
+	if (!load_recipes(r, classify, error) || !load_fields(r, fields, error)) {
+		rules_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+const struct table *
+rules_table(const struct rules *r, const char *name)
+{
+	if (strcmp(name, "countries") == 0)
+		return r->countries;
+	if (strcmp(name, "languages") == 0)
+		return r->languages;
+	if (strcmp(name, "months") == 0)
+		return r->months;
+	return r->words;
+}
+
+/* Classifying ------------------------------------------------------------- */
+
+static char *
+header_values(const struct mail *m, const char *name)
+{
+	GString *s = g_string_new(NULL);
+
+	for (guint i = 0; m->headers && i < m->headers->len; i++) {
+		const struct header *h = &g_array_index(m->headers, struct header, i);
+		if (g_ascii_strcasecmp(h->name, name) == 0)
+			g_string_append(g_string_append(s, h->value), "\n");
+	}
+	return g_string_free(s, FALSE);
+}
+
+static bool
+condition_holds(const struct condition *c, const struct message_view *mv, pcre2_match_data *md)
+{
+	g_autofree char *owned = NULL;
+	const char *subject = "";
+
+	switch (c->where) {
+	case W_RECIPIENT: subject = mv->env->recipient; break;
+	case W_SENDER: subject = mv->env->sender; break;
+	case W_FROM:
+		owned = g_strdup_printf("%s <%s>", mv->mail->from_name ? mv->mail->from_name : "",
+					mv->mail->from_addr ? mv->mail->from_addr : "");
+		subject = owned;
+		break;
+	case W_SUBJECT: subject = mv->mail->subject; break;
+	case W_HEADER: subject = owned = header_values(mv->mail, c->header); break;
+	case W_BODY: subject = mv->text; break;
+	case W_TEXT:
+		owned = g_strconcat(mv->mail->subject ? mv->mail->subject : "", "\n",
+				    mv->text ? mv->text : "", NULL);
+		subject = owned;
+		break;
+	}
+	bool m = matches(c->re, subject ? subject : "", md);
+	return c->negate ? !m : m;
+}
+
+static bool
+recipe_holds(const struct recipe *rc, const struct message_view *mv, pcre2_match_data *md)
+{
+	for (guint i = 0; i < rc->conditions->len; i++)
+		if (!condition_holds(g_ptr_array_index(rc->conditions, i), mv, md))
+			return false;
+	return true;
+}
+
+/* The name with the highest score in SCORES, or NULL. */
+static const char *
+best_of(GHashTable *scores)
+{
+	GHashTableIter it;
+	gpointer k, v;
+	const char *best = NULL;
+	int top = 0;
+
+	g_hash_table_iter_init(&it, scores);
+	while (g_hash_table_iter_next(&it, &k, &v))
+		if (GPOINTER_TO_INT(v) > top || (GPOINTER_TO_INT(v) == top && best && strcmp(k, best) < 0)) {
+			top = GPOINTER_TO_INT(v);
+			best = k;
+		}
+	return top > 0 ? best : NULL;
+}
+
+void
+rules_classify(const struct rules *r, const struct message_view *mv, struct verdict *v)
+{
+	pcre2_match_data *md = pcre2_match_data_create(8, NULL);
+	g_autoptr(GHashTable) classes = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(GHashTable) topics = g_hash_table_new(g_str_hash, g_str_equal);
+	const char *decided = NULL, *topic = NULL;
+
+	for (guint i = 0; i < r->recipes->len; i++) {
+		const struct recipe *rc = g_ptr_array_index(r->recipes, i);
+		if ((!rc->is_topic && decided) || (rc->is_topic && topic))
+			continue;
+		if (!recipe_holds(rc, mv, md))
+			continue;
+		GHashTable *scores = rc->is_topic ? topics : classes;
+		if (rc->score == 0) {
+			if (rc->is_topic)
+				topic = rc->name;
+			else
+				decided = rc->name;
+			continue;
+		}
+		int old = GPOINTER_TO_INT(g_hash_table_lookup(scores, rc->name));
+		g_hash_table_insert(scores, rc->name, GINT_TO_POINTER(old + rc->score));
+	}
+	pcre2_match_data_free(md);
+	const char *cls = decided ? decided : best_of(classes);
+	if (cls)
+		v->class = cls;
+	if (strcmp(v->class, "question") == 0) {
+		const char *t = topic ? topic : best_of(topics);
+		v->topic = t ? t : "other";
+	} else {
+		v->topic = NULL;
+	}
+}
+
+/* Extracting fields ------------------------------------------------------- */
+
+/* Words that answer "nothing" and so give null, not a value. */
+static const char *nothing_words[] = {
+	"-", "--", "—", "n/a", "na", "none", "no", "nil", "not needed", "not applicable",
+	"nothing", "لا يوجد", "لايوجد", "لا", "لا شيء", "لا شي", "غير مطلوب", "نییە", "نیە",
+	"هیچ", "نەخێر", "پێویست نییە", "no need", "not required",
+};
+
+static bool
+means_nothing(const char *value)
+{
+	g_autofree char *f = value_fold(value);
+	size_t n = strlen(f);
+	while (n > 0 && strchr(".!,;", f[n - 1]))
+		f[--n] = '\0';
+	for (size_t i = 0; i < G_N_ELEMENTS(nothing_words); i++) {
+		g_autofree char *w = value_fold(nothing_words[i]);
+		if (strcmp(f, w) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Collapses white space; NULL for an empty result. */
+static char *
+collapse(const char *s)
+{
+	GString *out = g_string_new(NULL);
+	bool space = false;
+
+	for (const char *p = s; *p; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		if (g_unichar_isspace(c)) {
+			space = out->len > 0;
+			continue;
+		}
+		if (space)
+			g_string_append_c(out, ' ');
+		space = false;
+		g_string_append_unichar(out, c);
+	}
+	if (out->len == 0) {
+		g_string_free(out, TRUE);
+		return NULL;
+	}
+	return g_string_free(out, FALSE);
+}
+
+/* The label of a form line, folded: no bullets, numbering, parentheses,
+ * question marks or "your". */
+static char *
+clean_label(const char *label)
+{
+	GString *s = g_string_new(NULL);
+	int depth = 0;
+
+	for (const char *p = label; *p; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		if (c == '(' || c == '[')
+			depth++;
+		else if ((c == ')' || c == ']') && depth > 0)
+			depth--;
+		else if (!depth && c != '?' && c != 0x061F && c != '*' && c != '"')
+			g_string_append_unichar(s, c);
+	}
+	g_autofree char *t = g_string_free(s, FALSE);
+	char *start = t;
+	while (*start && (g_ascii_isdigit(*start) || strchr(" \t.-)•·>", *start)))
+		start++;
+	char *folded = value_fold(start);
+	static const char *prefixes[] = { "your ", "my ", "participant ", "participant's " };
+	for (size_t i = 0; i < G_N_ELEMENTS(prefixes); i++)
+		if (g_str_has_prefix(folded, prefixes[i]))
+			memmove(folded, folded + strlen(prefixes[i]), strlen(folded) - strlen(prefixes[i]) + 1);
+	return folded;
+}
+
+static struct field_rule *
+field_for_label(const struct rules *r, const char *label)
+{
+	g_autofree char *key = clean_label(label);
+	struct field_rule *f = g_hash_table_lookup(r->labels, key);
+
+	if (f || !*key)
+		return f;
+	/* Bilingual labels: "Name / الاسم", "Country - البلد" */
+	g_auto(GStrv) sides = g_strsplit_set(key, "/|", -1);
+	for (int i = 0; sides[i] && !f; i++) {
+		g_autofree char *side = value_fold(sides[i]);
+		f = g_hash_table_lookup(r->labels, side);
+	}
+	return f;
+}
+
+/* Splits a form line into label and value: "Label: value", "Label ....
+ * value", "| Label | value |", "Label<TAB>value".  Returns false for a
+ * line that is not one. */
+static bool
+split_form_line(const char *line, char **label, char **value)
+{
+	g_autofree char *l = g_strstrip(g_strdup(line));
+	char *sep;
+
+	if (strchr(l, '|') && strchr(strchr(l, '|') + 1, '|')) {
+		g_auto(GStrv) cells = g_strsplit(l, "|", -1);
+		GPtrArray *kept = g_ptr_array_new();
+		for (int i = 0; cells[i]; i++)
+			if (*g_strstrip(cells[i]))
+				g_ptr_array_add(kept, cells[i]);
+		bool two = kept->len == 2;
+		if (two) {
+			*label = g_strdup(g_ptr_array_index(kept, 0));
+			*value = g_strdup(g_ptr_array_index(kept, 1));
+		}
+		g_ptr_array_free(kept, TRUE);
+		return two;
+	}
+	/* the first colon, unless it is in a time or a URL */
+	for (sep = l; (sep = strpbrk(sep, ":")) || (sep = strstr(l, "：")); sep++) {
+		bool time = sep > l && g_ascii_isdigit(sep[-1]) && g_ascii_isdigit(sep[1]);
+		bool url = sep[1] == '/' && sep[2] == '/';
+		if (!time && !url)
+			break;
+	}
+	char *dots = strstr(l, "...");
+	char *ellipsis = strstr(l, "…");
+	char *tab = strchr(l, '\t');
+	size_t seplen = 1;
+	if (!sep || (dots && dots < sep) || (ellipsis && ellipsis < sep)) {
+		char *lead = dots && (!ellipsis || dots < ellipsis) ? dots : ellipsis;
+		if (lead) {
+			sep = lead;
+			char *end = lead;
+			while (*end == '.' || g_str_has_prefix(end, "…") || *end == ' ')
+				end += g_str_has_prefix(end, "…") ? strlen("…") : 1;
+			seplen = (size_t)(end - lead);
+		} else if (tab) {
+			sep = tab;
+		}
+	} else if (g_str_has_prefix(sep, "：")) {
+		seplen = strlen("：");
+	}
+	if (!sep || sep == l)
+		return false;
+	g_autofree char *lab = g_strndup(l, (gsize)(sep - l));
+	g_strstrip(lab);
+	if (!*lab || g_utf8_strlen(lab, -1) > 60)
+		return false;
+	*label = g_steal_pointer(&lab);
+	*value = g_strstrip(g_strdup(sep + seplen));
+	return true;
+}
+
+/* The items of a written list, split at , ; ، ؛ • and stripped of the
+ * quotes around them; words like "none" are not items. */
+static GPtrArray *
+split_items(const char *v)
+{
+	GPtrArray *items = g_ptr_array_new_with_free_func(g_free);
+	GString *cur = g_string_new(NULL);
+
+	for (const char *p = v;; p = g_utf8_next_char(p)) {
+		gunichar c = *p ? g_utf8_get_char(p) : 0;
+		if (c == 0 || c == ',' || c == ';' || c == 0x060C || c == 0x061B || c == 0x2022) {
+			g_autofree char *item = collapse(cur->str);
+			g_string_truncate(cur, 0);
+			if (item && !means_nothing(item))
+				g_ptr_array_add(items, g_steal_pointer(&item));
+			if (!c)
+				break;
+			continue;
+		}
+		/* quotation marks around a title are not part of it */
+		if (c == '"' || c == 0x201C || c == 0x201D || c == 0x00AB || c == 0x00BB)
+			continue;
+		g_string_append_unichar(cur, c);
+	}
+	g_string_free(cur, TRUE);
+	return items;
+}
+
+static void
+set_string(JsonObject *o, const char *name, const char *value)
+{
+	if (value)
+		json_object_set_string_member(o, name, value);
+	else
+		json_object_set_null_member(o, name);
+}
+
+static const char *
+coded_value(const struct field_rule *f, const char *value, pcre2_match_data *md)
+{
+	for (guint i = 0; i < f->values->len; i++) {
+		const struct value_rule *v = g_ptr_array_index(f->values, i);
+		if (matches(v->re, value, md))
+			return v->code;
+	}
+	return NULL;
+}
+
+/* Sets FIELD from a labelled VALUE; false when VALUE says nothing usable. */
+static bool
+set_field(const struct rules *r, JsonObject *o, const struct field_rule *f,
+	  const char *value, const struct message_view *mv, pcre2_match_data *md)
+{
+	g_autofree char *v = collapse(value);
+	g_autofree char *out = NULL;
+
+	if (!v)
+		return false;
+	switch (f->type) {
+	case FIELD_TEXT:
+		if (means_nothing(v))
+			return false;
+		/* a trailing full stop closes a sentence, not the value */
+		if (g_str_has_suffix(v, ".") && !g_str_has_suffix(v, ".."))
+			v[strlen(v) - 1] = '\0';
+		set_string(o, f->name, v);
+		return true;
+	case FIELD_EMAIL: {
+		g_autoptr(GRegex) re = g_regex_new("[[:alnum:]._%+'-]+@[[:alnum:].-]+\\.[[:alpha:]]{2,}",
+						   G_REGEX_OPTIMIZE, 0, NULL);
+		g_autoptr(GMatchInfo) mi = NULL;
+		if (!re || !g_regex_match(re, v, 0, &mi))
+			return false;
+		g_autofree char *addr = g_match_info_fetch(mi, 0);
+		out = g_utf8_strdown(addr, -1);
+		set_string(o, f->name, out);
+		return true;
+	}
+	case FIELD_PHONE:
+		out = value_phone(v, "964");
+		if (!out)
+			return false;
+		set_string(o, f->name, out);
+		return true;
+	case FIELD_COUNTRY: {
+		const char *code = table_search(r->countries, v);
+		if (!code)
+			return false;
+		set_string(o, f->name, code);
+		return true;
+	}
+	case FIELD_DATE:
+		out = value_date(v, mv->default_year, r->months);
+		if (!out)
+			return false;
+		set_string(o, f->name, out);
+		return true;
+	case FIELD_BOOL: {
+		const char *code = coded_value(f, v, md);
+		int b = code ? strcmp(code, "true") == 0 : value_bool(v, r->words);
+		if (b < 0)
+			return false;
+		json_object_set_boolean_member(o, f->name, b);
+		return true;
+	}
+	case FIELD_ENUM: {
+		const char *code = coded_value(f, v, md);
+		if (!code || means_nothing(v))
+			return false;
+		set_string(o, f->name, code);
+		return true;
+	}
+	case FIELD_LANGUAGE: {
+		if (means_nothing(v) || value_bool(v, r->words) == 0)
+			return false;
+		g_autoptr(GPtrArray) codes = table_search_all(r->languages, v);
+		if (codes->len == 0)
+			return false;
+		set_string(o, f->name, g_ptr_array_index(codes, 0));
+		return true;
+	}
+	case FIELD_LANGUAGES: {
+		g_autoptr(GPtrArray) codes = table_search_all(r->languages, v);
+		if (codes->len == 0)
+			return false;
+		JsonArray *a = json_array_new();
+		for (guint i = 0; i < codes->len; i++)
+			json_array_add_string_element(a, g_ptr_array_index(codes, i));
+		json_object_set_array_member(o, f->name, a);
+		return true;
+	}
+	case FIELD_LIST: {
+		if (means_nothing(v))
+			return false;
+		g_autoptr(GPtrArray) items = split_items(v);
+		if (items->len == 0)
+			return false;
+		JsonArray *a = json_array_new();
+		for (guint i = 0; i < items->len; i++)
+			json_array_add_string_element(a, g_ptr_array_index(items, i));
+		json_object_set_array_member(o, f->name, a);
+		return true;
+	}
+	}
+	return false;
+}
+
+static bool
+is_label_line(const struct rules *r, const char *line)
+{
+	g_autofree char *label = NULL, *value = NULL;
+	return split_form_line(line, &label, &value) && field_for_label(r, label);
+}
+
+JsonObject *
+rules_extract(const struct rules *r, const struct message_view *mv)
+{
+	JsonObject *o = json_object_new();
+	pcre2_match_data *md = pcre2_match_data_create(16, NULL);
+	g_auto(GStrv) lines = g_strsplit(mv->text ? mv->text : "", "\n", -1);
+
+	for (guint i = 0; i < r->fields->len; i++)
+		json_object_set_null_member(o, ((struct field_rule *)g_ptr_array_index(r->fields, i))->name);
+
+	/* Forms: "Label: value" lines; the first one for a field counts. */
+	g_autoptr(GHashTable) done = g_hash_table_new(g_direct_hash, g_direct_equal);
+	for (int i = 0; lines[i]; i++) {
+		g_autofree char *label = NULL, *value = NULL;
+		if (!split_form_line(lines[i], &label, &value))
+			continue;
+		struct field_rule *f = field_for_label(r, label);
+		if (!f || g_hash_table_contains(done, f))
+			continue;
+		/* "Label:" alone, the value on the lines below (a list, a
+		 * Word form) */
+		g_autoptr(GString) below = g_string_new(value);
+		for (int j = i + 1; !*value && lines[j] && !is_label_line(r, lines[j]); j++) {
+			g_autofree char *t = g_strstrip(g_strdup(lines[j]));
+			if (!*t) {
+				if (below->len)
+					break;
+				continue;
+			}
+			while (*t && strchr("-*•·", *t))
+				memmove(t, t + 1, strlen(t));
+			if (below->len)
+				g_string_append(below, f->type == FIELD_LIST ? ", " : " ");
+			g_string_append(below, g_strstrip(t));
+			if (f->type != FIELD_LIST)
+				break;
+		}
+		if (set_field(r, o, f, below->str, mv, md))
+			g_hash_table_add(done, f);
+	}
+
+	/* Prose, for what no form line gave. */
+	for (guint i = 0; i < r->fields->len; i++) {
+		struct field_rule *f = g_ptr_array_index(r->fields, i);
+		for (guint k = 0; !g_hash_table_contains(done, f) && k < f->prose->len; k++) {
+			const struct prose *p = g_ptr_array_index(f->prose, k);
+			int rc = pcre2_match(p->re, (PCRE2_SPTR)(mv->text ? mv->text : ""),
+					     PCRE2_ZERO_TERMINATED, 0, 0, md, NULL);
+			if (rc < 0)
+				continue;
+			if (p->code) {
+				if (f->type == FIELD_BOOL)
+					json_object_set_boolean_member(o, f->name, strcmp(p->code, "true") == 0);
+				else
+					set_string(o, f->name, p->code);
+				g_hash_table_add(done, f);
+				continue;
+			}
+			PCRE2_UCHAR *val = NULL;
+			PCRE2_SIZE len = 0;
+			if (pcre2_substring_get_byname(md, (PCRE2_SPTR) "v", &val, &len) != 0 &&
+			    pcre2_substring_get_bynumber(md, 1, &val, &len) != 0)
+				continue;
+			if (set_field(r, o, f, (const char *)val, mv, md))
+				g_hash_table_add(done, f);
+			pcre2_substring_free(val);
+		}
+	}
+	pcre2_match_data_free(md);
+
+	/* The participant's own address: a stated one, else the sender's. */
+	if (json_object_has_member(o, "email") && json_object_get_null_member(o, "email") && mv->participant)
+		json_object_set_string_member(o, "email", mv->participant);
+	return o;
+}
