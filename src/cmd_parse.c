@@ -66,6 +66,7 @@ cmd_parse(struct command_context *ctx, int argc, char **argv)
 	if (failed)
 		return EX_CONFIG;
 
+	rules_use_jit(argc > 20);
 	g_autofree char *dir = rules_default_dir();
 	g_autoptr(rules) r = rules_load(dir, &error);
 	if (!r)

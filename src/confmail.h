@@ -262,6 +262,9 @@ typedef struct rules rules;
 struct rules *rules_load(const char *dir, GError **error);
 void rules_free(struct rules *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(rules, rules_free)
+/* Whether rules loaded from now on are JIT-compiled: worth it only for
+ * runs over many messages ($CONFMAIL_PCRE2_JIT=0 forbids it). */
+void rules_use_jit(bool on);
 /* $CONFMAIL_RULES, else filters/ beside the binary, else the directory
  * named at build time. */
 char *rules_default_dir(void);

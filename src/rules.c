@@ -141,6 +141,17 @@ rules_free(struct rules *r)
 
 /* Compiles PATTERN, or sets an EX_CONFIG error naming FILE:LINE and the
  * PCRE2 message. */
+/* JIT compiling costs more than it saves on one message, so only runs
+ * over many messages ask for it (rules_use_jit). */
+static bool use_jit;
+
+void
+rules_use_jit(bool on)
+{
+	const char *env = g_getenv("CONFMAIL_PCRE2_JIT");
+	use_jit = on && !(env && strcmp(env, "0") == 0);
+}
+
 static pcre2_code *
 compile(const char *pattern, const char *file, int line, GError **error)
 {
@@ -160,8 +171,7 @@ compile(const char *pattern, const char *file, int line, GError **error)
 	/* JIT is an optimisation: where it is not available, interpret.
 	 * valgrind cannot follow JIT code and reports its reads as
 	 * uninitialised: CONFMAIL_PCRE2_JIT=0 turns it off for such runs. */
-	const char *jit = g_getenv("CONFMAIL_PCRE2_JIT");
-	if (!jit || strcmp(jit, "0") != 0)
+	if (use_jit)
 		pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
 	return re;
 }
@@ -815,8 +825,12 @@ static bool
 set_field(const struct rules *r, JsonObject *o, const struct field_rule *f,
 	  const char *value, const struct message_view *mv, pcre2_match_data *md)
 {
-	g_autofree char *v = collapse(value);
 	g_autofree char *out = NULL;
+	/* separators left over from dot leaders or tables: ".... : value" */
+	while (*value == ':' || *value == '-' || *value == ' ' || *value == '\t' ||
+	       g_str_has_prefix(value, "："))
+		value += g_str_has_prefix(value, "：") ? strlen("：") : 1;
+	g_autofree char *v = collapse(value);
 
 	if (!v)
 		return false;
@@ -824,9 +838,19 @@ set_field(const struct rules *r, JsonObject *o, const struct field_rule *f,
 	case FIELD_TEXT:
 		if (means_nothing(v))
 			return false;
-		/* a trailing full stop closes a sentence, not the value */
-		if (g_str_has_suffix(v, ".") && !g_str_has_suffix(v, ".."))
-			v[strlen(v) - 1] = '\0';
+		/* a trailing full stop or comma closes a sentence, not the value */
+		for (;;) {
+			if ((g_str_has_suffix(v, ".") && !g_str_has_suffix(v, "..")) ||
+			    g_str_has_suffix(v, ",") || g_str_has_suffix(v, ";"))
+				v[strlen(v) - 1] = '\0';
+			else if (g_str_has_suffix(v, "،") || g_str_has_suffix(v, "؛"))
+				v[strlen(v) - strlen("،")] = '\0';
+			else
+				break;
+			g_strchomp(v);
+		}
+		if (!*v)
+			return false;
 		set_string(o, f->name, v);
 		return true;
 	case FIELD_EMAIL: {

@@ -45,10 +45,29 @@ fold_char(gunichar c)
 	return g_unichar_tolower(c);
 }
 
+/* Whether S has anything NFKC would change: combining marks, Arabic
+ * presentation forms, full-width forms.  Most text has none, and
+ * normalising is the dearest step of folding. */
+static bool
+needs_normalising(const char *s)
+{
+	for (const char *p = s; *p; p = g_utf8_next_char(p)) {
+		if ((unsigned char)*p < 0x80)
+			continue;
+		gunichar c = g_utf8_get_char(p);
+		if (g_unichar_ismark(c) || (c >= 0xFB50 && c <= 0xFDFF) ||
+		    (c >= 0xFE70 && c <= 0xFEFF) || (c >= 0xFF00 && c <= 0xFFEF) ||
+		    (c >= 0x2000 && c <= 0x2BFF) || c == 0x00A0)
+			return true;
+	}
+	return false;
+}
+
 char *
 value_fold(const char *s)
 {
-	g_autofree char *nfc = g_utf8_normalize(s, -1, G_NORMALIZE_NFKC);
+	g_autofree char *nfc = needs_normalising(s) ? g_utf8_normalize(s, -1, G_NORMALIZE_NFKC)
+	    : g_strdup(s);
 	GString *out = g_string_new(NULL);
 	bool space = false;
 
