@@ -106,13 +106,33 @@ unquoted(const char *body)
 	return g_string_free(out, FALSE);
 }
 
-/* The writer's own text: decoded, normalised, without quoted history. */
+/* The writer's own text: HTML made text, normalised, and without quoted
+ * history; for a forwarded message, the forwarded text, whose writer is
+ * the participant (*PARTICIPANT, else NULL). */
+static char *
+own_text(const struct mail *m, char **participant)
+{
+	*participant = NULL;
+	if (!m->body)
+		return g_strdup("");
+	g_autofree char *plain = m->body_type && strcmp(m->body_type, "text/html") == 0
+	    ? text_from_html(m->body) : g_strdup(m->body);
+	g_autofree char *norm = text_normalise(plain);
+	struct forward fw = { 0 };
+	if (text_find_forward(norm, &fw)) {
+		char *text = text_strip_quotes(fw.body ? fw.body : "");
+		*participant = g_steal_pointer(&fw.from_addr);
+		forward_clear(&fw);
+		return text;
+	}
+	return text_strip_quotes(norm);
+}
+
 char *
 classify_own_text(const struct mail *m)
 {
-	if (!m->body)
-		return g_strdup("");
-	return unquoted(m->body);
+	g_autofree char *participant = NULL;
+	return own_text(m, &participant);
 }
 
 /* The year a date written without one is in: the conference's, else the
@@ -135,9 +155,12 @@ classify_message(const struct rules *r, const struct mail *m, const struct envel
 	classify(m, env, cfg, v);
 	if (!m->message || !r || strcmp(v->class, "bounce") == 0 || strcmp(v->class, "autoreply") == 0)
 		return NULL;
-	g_autofree char *text = classify_own_text(m);
+	g_autofree char *participant = NULL;
+	g_autofree char *text = own_text(m, &participant);
+	v->language = classify_language(*text ? text : m->subject);
 	struct message_view mv = {
-		.mail = m, .env = env, .text = text, .participant = m->from_addr,
+		.mail = m, .env = env, .text = text,
+		.participant = participant ? participant : m->from_addr,
 		.default_year = default_year(m, cfg),
 	};
 	rules_classify(r, &mv, v);
