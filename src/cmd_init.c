@@ -44,14 +44,21 @@ cmd_init(struct command_context *ctx, int argc, char **argv)
 int
 cmd_check(struct command_context *ctx, int argc, char **argv)
 {
+	g_autoptr(GError) error = NULL;
+
 	if (!no_arguments("check", argc, argv))
 		return EX_USAGE;
 	g_autoptr(config) cfg = cm_load_config(ctx);
 	if (!cfg)
 		return EX_CONFIG;
+	g_autofree char *dir = rules_default_dir();
+	g_autoptr(rules) r = rules_load(dir, &error);
+	if (!r)
+		return cm_fail(error);
 	g_autofree char *deadline = g_date_time_format_iso8601(cfg->registration_deadline);
-	printf("%s: OK\n  conference %s (%s)\n  registration until %s (%s)\n  database %s\n",
+	printf("%s: OK\n  conference %s (%s)\n  registration until %s (%s)\n  database %s\n"
+	       "  rules %s: OK\n",
 	       cfg->path, cfg->name, cfg->reference_prefix, deadline, cfg->timezone,
-	       cfg->database);
+	       cfg->database, dir);
 	return 0;
 }
