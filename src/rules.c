@@ -772,6 +772,19 @@ split_form_line(const char *line, char **label, char **value)
 	return true;
 }
 
+static bool
+is_conjunction(const char *item)
+{
+	static const char *words[] = { "and", "&", "or", "و", "أو", "او", "یان" };
+	g_autofree char *f = value_fold(item);
+	for (size_t i = 0; i < G_N_ELEMENTS(words); i++) {
+		g_autofree char *w = value_fold(words[i]);
+		if (strcmp(f, w) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* The items of a written list, split at , ; ، ؛ • and stripped of the
  * quotes around them; words like "none" are not items. */
 static GPtrArray *
@@ -785,14 +798,22 @@ split_items(const char *v)
 		if (c == 0 || c == ',' || c == ';' || c == 0x060C || c == 0x061B || c == 0x2022) {
 			g_autofree char *item = collapse(cur->str);
 			g_string_truncate(cur, 0);
-			if (item && !means_nothing(item))
+			if (item && !means_nothing(item) && !is_conjunction(item))
 				g_ptr_array_add(items, g_steal_pointer(&item));
 			if (!c)
 				break;
 			continue;
 		}
-		/* quotation marks around a title are not part of it */
-		if (c == '"' || c == 0x201C || c == 0x201D || c == 0x00AB || c == 0x00BB)
+		/* quotation marks around a title are not part of it, and a
+		 * closing one ends it: «A» و«B» */
+		if (c == 0x201D || c == 0x00BB) {
+			g_autofree char *item = collapse(cur->str);
+			g_string_truncate(cur, 0);
+			if (item && !means_nothing(item) && !is_conjunction(item))
+				g_ptr_array_add(items, g_steal_pointer(&item));
+			continue;
+		}
+		if (c == '"' || c == 0x201C || c == 0x00AB)
 			continue;
 		g_string_append_unichar(cur, c);
 	}
@@ -998,14 +1019,25 @@ rules_extract(const struct rules *r, const struct message_view *mv)
 				g_hash_table_add(done, f);
 				continue;
 			}
-			PCRE2_UCHAR *val = NULL;
-			PCRE2_SIZE len = 0;
-			if (pcre2_substring_get_byname(md, (PCRE2_SPTR) "v", &val, &len) != 0 &&
-			    pcre2_substring_get_bynumber(md, 1, &val, &len) != 0)
-				continue;
-			if (set_field(r, o, f, (const char *)val, mv, md))
-				g_hash_table_add(done, f);
-			pcre2_substring_free(val);
+			/* every match of the pattern, until one gives a value */
+			PCRE2_SIZE start = 0;
+			const char *subject = mv->text ? mv->text : "";
+			while (rc >= 0 && !g_hash_table_contains(done, f)) {
+				PCRE2_UCHAR *val = NULL;
+				PCRE2_SIZE len = 0;
+				if (pcre2_substring_get_byname(md, (PCRE2_SPTR) "v", &val, &len) == 0 ||
+				    pcre2_substring_get_bynumber(md, 1, &val, &len) == 0) {
+					if (set_field(r, o, f, (const char *)val, mv, md))
+						g_hash_table_add(done, f);
+					pcre2_substring_free(val);
+				}
+				PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+				start = ov[1] > start ? ov[1] : start + 1;
+				if (start >= strlen(subject))
+					break;
+				rc = pcre2_match(p->re, (PCRE2_SPTR)subject, PCRE2_ZERO_TERMINATED,
+						 start, 0, md, NULL);
+			}
 		}
 	}
 	pcre2_match_data_free(md);
