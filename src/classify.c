@@ -153,7 +153,11 @@ classify_message(const struct rules *r, const struct mail *m, const struct envel
 		 const struct config *cfg, struct verdict *v)
 {
 	classify(m, env, cfg, v);
-	if (!m->message || !r || strcmp(v->class, "bounce") == 0 || strcmp(v->class, "autoreply") == 0)
+	if (m->message && strcmp(v->class, "bounce") == 0) {
+		v->has_bounce = dsn_parse(m, &v->bounce);
+		return NULL;
+	}
+	if (!m->message || !r || strcmp(v->class, "autoreply") == 0)
 		return NULL;
 	g_autofree char *participant = NULL;
 	g_autofree char *text = own_text(m, &participant);
@@ -175,6 +179,8 @@ classify(const struct mail *m, const struct envelope *env,
 {
 	v->class = "other";
 	v->topic = NULL;
+	v->has_bounce = false;
+	v->bounce.recipients = NULL;
 	if (m->body) {
 		g_autofree char *own = unquoted(m->body);
 		v->language = classify_language(own);

@@ -90,6 +90,7 @@ cmd_parse(struct command_context *ctx, int argc, char **argv)
 		g_autofree char *line = json_verdict(m, &v, fields, noreply_reason(m, &env, cfg));
 		if (fields)
 			json_object_unref(fields);
+		bounce_clear(&v.bounce);
 		puts(line);
 		envelope_clear(&env);
 		mail_free(m);

@@ -27,6 +27,12 @@ typedef struct store store;
 struct verdict;
 struct rules;
 
+/* What a bounce says (dsn.c). */
+struct bounce {
+	GPtrArray *recipients;	/* of char *, lower-cased, no duplicates; NULL when none */
+	bool permanent;		/* failed or 5.x.x (a server that gave up on 4.x.x too) */
+};
+
 /* GMime 3.2 does not declare these itself. */
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeStream, g_object_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeParser, g_object_unref)
@@ -202,11 +208,6 @@ void forward_clear(struct forward *fw);
 
 /* dsn.c: delivery status notifications ------------------------------------ */
 
-struct bounce {
-	GPtrArray *recipients;	/* of char *, lower-cased, no duplicates */
-	bool permanent;		/* 5.x.x / failed, else 4.x.x / delayed */
-};
-
 /* Reads a bounce: an RFC 3464 multipart/report (Final-Recipient, Action,
  * Status), else the usual non-standard reports (qmail, Exim, Postfix
  * text, Gmail).  False when M is not recognisably a bounce. */
@@ -286,6 +287,8 @@ struct verdict {
 	const char *class;	/* FIELDS.md class */
 	const char *language;	/* en, ar, ckb */
 	const char *topic;	/* questions only */
+	bool has_bounce;	/* bounces: what dsn_parse read */
+	struct bounce bounce;
 };
 
 /* What the message is, as far as the envelope and headers tell. */

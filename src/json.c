@@ -79,6 +79,18 @@ json_verdict(const struct mail *m, const struct verdict *v, JsonObject *fields,
 				   strcmp(field_names[i], "email") == 0 ? m->from_addr : NULL);
 		json_builder_end_object(b);
 	}
+	if (v->has_bounce) {
+		json_builder_set_member_name(b, "bounce");
+		json_builder_begin_object(b);
+		json_builder_set_member_name(b, "recipients");
+		json_builder_begin_array(b);
+		for (guint i = 0; v->bounce.recipients && i < v->bounce.recipients->len; i++)
+			json_builder_add_string_value(b, g_ptr_array_index(v->bounce.recipients, i));
+		json_builder_end_array(b);
+		json_builder_set_member_name(b, "permanent");
+		json_builder_add_boolean_value(b, v->bounce.permanent);
+		json_builder_end_object(b);
+	}
 	/* What the intake saw, for people and scripts; not part of the
 	 * FIELDS.md contract. */
 	json_builder_set_member_name(b, "mail");
