@@ -178,7 +178,11 @@ struct walk {
 	struct mail *m;
 	GMimePart *plain;	/* first inline text/plain */
 	GMimePart *html;	/* first inline text/html */
+	GPtrArray *forms;	/* small text/plain attachments: a form sent as a file */
 };
+
+/* A form attached as a .txt file is read as part of the body. */
+#define FORM_ATTACHMENT_MAX (256 * 1024)
 
 static void
 visit_part(GMimeObject *parent, GMimeObject *part, gpointer data)
@@ -190,11 +194,17 @@ visit_part(GMimeObject *parent, GMimeObject *part, gpointer data)
 		return;
 	w->m->parts++;
 	GMimePart *p = GMIME_PART(part);
+	GMimeContentType *ct = g_mime_object_get_content_type(part);
 	if (g_mime_part_is_attachment(p)) {
 		w->m->attachments++;
+		GMimeDataWrapper *content = g_mime_part_get_content(p);
+		GMimeStream *stream = content ? g_mime_data_wrapper_get_stream(content) : NULL;
+		gint64 len = stream ? g_mime_stream_length(stream) : -1;
+		if (g_mime_content_type_is_type(ct, "text", "plain") && len >= 0 &&
+		    len < FORM_ATTACHMENT_MAX)
+			g_ptr_array_add(w->forms, p);
 		return;
 	}
-	GMimeContentType *ct = g_mime_object_get_content_type(part);
 	if (!w->plain && g_mime_content_type_is_type(ct, "text", "plain"))
 		w->plain = p;
 	else if (!w->html && g_mime_content_type_is_type(ct, "text", "html"))
@@ -204,11 +214,13 @@ visit_part(GMimeObject *parent, GMimeObject *part, gpointer data)
 static void
 read_body(struct mail *m)
 {
-	struct walk w = { .m = m };
+	struct walk w = { .m = m, .forms = g_ptr_array_new() };
 	GMimeObject *top = g_mime_message_get_mime_part(m->message);
 
-	if (!top)
+	if (!top) {
+		g_ptr_array_free(w.forms, TRUE);
 		return;
+	}
 	/* g_mime_message_foreach stays out of message/rfc822 parts: a
 	 * forwarded mail is not the body of the one that carries it. */
 	if (GMIME_IS_PART(top))
@@ -222,6 +234,21 @@ read_body(struct mail *m)
 		m->body = part_text(w.html);
 		m->body_type = g_strdup("text/html");
 	}
+	/* Forms sent as attached text files follow the body (HTML bodies
+	 * stay HTML: a form in one is rare, and mixing would garble both). */
+	if (w.forms->len && (!m->body_type || strcmp(m->body_type, "text/plain") == 0)) {
+		GString *all = g_string_new(m->body ? m->body : "");
+		for (guint i = 0; i < w.forms->len; i++) {
+			g_autofree char *form = part_text(g_ptr_array_index(w.forms, i));
+			if (form)
+				g_string_append(g_string_append(all, "\n\n"), form);
+		}
+		g_free(m->body);
+		m->body = g_string_free(all, FALSE);
+		if (!m->body_type)
+			m->body_type = g_strdup("text/plain");
+	}
+	g_ptr_array_free(w.forms, TRUE);
 }
 
 static void

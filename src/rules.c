@@ -859,9 +859,23 @@ set_field(const struct rules *r, JsonObject *o, const struct field_rule *f,
 	case FIELD_TEXT:
 		if (means_nothing(v))
 			return false;
-		/* a trailing full stop or comma closes a sentence, not the value */
+		/* a city is its first part: "Rome, Italy", "بغداد، العراق" */
+		if (strcmp(f->name, "city") == 0) {
+			char *cut = strstr(v, "،");
+			if (!cut || (strchr(v, ',') && strchr(v, ',') < cut))
+				cut = strchr(v, ',');
+			if (cut && cut > v)
+				*cut = '\0';
+			g_strchomp(v);
+		}
+		/* a trailing full stop or comma closes a sentence, not the value,
+		 * unless it ends an abbreviation: "e.V.", "Ltd.", "St." */
 		for (;;) {
-			if ((g_str_has_suffix(v, ".") && !g_str_has_suffix(v, "..")) ||
+			const char *last = strrchr(v, ' ');
+			last = last ? last + 1 : v;
+			bool abbrev = g_str_has_suffix(v, ".") &&
+			    (strchr(last, '.') != v + strlen(v) - 1 || strlen(last) <= 4);
+			if ((g_str_has_suffix(v, ".") && !g_str_has_suffix(v, "..") && !abbrev) ||
 			    g_str_has_suffix(v, ",") || g_str_has_suffix(v, ";"))
 				v[strlen(v) - 1] = '\0';
 			else if (g_str_has_suffix(v, "،") || g_str_has_suffix(v, "؛"))
@@ -996,6 +1010,18 @@ rules_extract(const struct rules *r, const struct message_view *mv)
 				g_string_append(below, f->type == FIELD_LIST ? ", " : " ");
 			g_string_append(below, g_strstrip(t));
 			if (f->type != FIELD_LIST)
+				break;
+		}
+		/* a long value wrapped onto the next line: "Travel: we cover our
+		 * own travel and would like to sponsor the\n travel of ..." */
+		for (int j = i + 1; *value && g_utf8_strlen(below->str, -1) >= 50 && lines[j] &&
+		     !strchr(".!?؟", below->str[below->len - 1]); j++) {
+			g_autofree char *t = g_strstrip(g_strdup(lines[j]));
+			if (!*t || is_label_line(r, lines[j]))
+				break;
+			g_string_append_c(below, ' ');
+			g_string_append(below, t);
+			if (g_utf8_strlen(t, -1) < 50)
 				break;
 		}
 		if (set_field(r, o, f, below->str, mv, md))
