@@ -75,7 +75,7 @@ record_text(struct store *st, const char *text, const char *rcpt, gint64 *id)
 	g_byte_array_append(raw, (const guint8 *)text, (guint)strlen(text));
 	struct mail *m = mail_parse(raw);
 	struct envelope env = { .recipient = (char *)rcpt, .sender = (char *)"a@x.example" };
-	struct verdict v = { "other", "en", NULL };
+	struct verdict v = { .class = "other", .language = "en" };
 	struct message_row row = { m, &env, raw, &v, NULL, "2022-01-01T00:00:00Z" };
 	g_autoptr(GError) error = NULL;
 
