@@ -975,6 +975,30 @@ is_label_line(const struct rules *r, const char *line)
 	return split_form_line(line, &label, &value) && field_for_label(r, label);
 }
 
+/* Joins the lines of hard-wrapped paragraphs (a line of 40 or more
+ * characters followed by one that starts with a letter or digit); form
+ * lines, list items and short lines keep their ends. */
+static char *
+unwrap(const char *text)
+{
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	GString *out = g_string_new(NULL);
+
+	for (int i = 0; lines[i]; i++) {
+		g_autofree char *prev = i > 0 ? g_strstrip(g_strdup(lines[i - 1])) : NULL;
+		const char *cur = lines[i];
+		while (*cur == ' ' || *cur == '\t')
+			cur++;
+		gunichar first = g_utf8_get_char(cur);
+		bool join = prev && g_utf8_strlen(prev, -1) >= 40 && *cur &&
+		    g_unichar_isalnum(first) && !strchr(":：", prev[strlen(prev) - 1]);
+		if (i > 0)
+			g_string_append_c(out, join ? ' ' : '\n');
+		g_string_append(out, join ? cur : lines[i]);
+	}
+	return g_string_free(out, FALSE);
+}
+
 JsonObject *
 rules_extract(const struct rules *r, const struct message_view *mv)
 {
@@ -1028,13 +1052,14 @@ rules_extract(const struct rules *r, const struct message_view *mv)
 			g_hash_table_add(done, f);
 	}
 
-	/* Prose, for what no form line gave. */
+	/* Prose, for what no form line gave, read with hard-wrapped lines
+	 * joined: "I work with the\nShatt al-Arab Society" is one phrase. */
+	g_autofree char *prose = unwrap(mv->text ? mv->text : "");
 	for (guint i = 0; i < r->fields->len; i++) {
 		struct field_rule *f = g_ptr_array_index(r->fields, i);
 		for (guint k = 0; !g_hash_table_contains(done, f) && k < f->prose->len; k++) {
 			const struct prose *p = g_ptr_array_index(f->prose, k);
-			int rc = pcre2_match(p->re, (PCRE2_SPTR)(mv->text ? mv->text : ""),
-					     PCRE2_ZERO_TERMINATED, 0, 0, md, NULL);
+			int rc = pcre2_match(p->re, (PCRE2_SPTR)prose, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL);
 			if (rc < 0)
 				continue;
 			if (p->code) {
@@ -1047,7 +1072,7 @@ rules_extract(const struct rules *r, const struct message_view *mv)
 			}
 			/* every match of the pattern, until one gives a value */
 			PCRE2_SIZE start = 0;
-			const char *subject = mv->text ? mv->text : "";
+			const char *subject = prose;
 			while (rc >= 0 && !g_hash_table_contains(done, f)) {
 				PCRE2_UCHAR *val = NULL;
 				PCRE2_SIZE len = 0;
