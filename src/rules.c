@@ -792,6 +792,7 @@ split_items(const char *v)
 {
 	GPtrArray *items = g_ptr_array_new_with_free_func(g_free);
 	GString *cur = g_string_new(NULL);
+	bool in_quote = false;
 
 	for (const char *p = v;; p = g_utf8_next_char(p)) {
 		gunichar c = *p ? g_utf8_get_char(p) : 0;
@@ -805,8 +806,10 @@ split_items(const char *v)
 			continue;
 		}
 		/* quotation marks around a title are not part of it, and a
-		 * closing one ends it: «A» و«B» */
-		if (c == 0x201D || c == 0x00BB) {
+		 * closing one ends it: «A» و«B», "A" and "B" */
+		if (c == '"')
+			in_quote = !in_quote;
+		if (c == 0x201D || c == 0x00BB || (c == '"' && !in_quote)) {
 			g_autofree char *item = collapse(cur->str);
 			g_string_truncate(cur, 0);
 			if (item && !means_nothing(item) && !is_conjunction(item))
@@ -841,6 +844,33 @@ coded_value(const struct field_rule *f, const char *value, pcre2_match_data *md)
 	return NULL;
 }
 
+/* In "☐ Yes ☒ No" or "[ ] male [x] female", the ticked option; else NULL. */
+static char *
+ticked_choice(const char *v)
+{
+	static const char *ticked[] = { "☒", "☑", "✔", "✓", "[x]", "[X]", "(x)", "(X)" };
+	static const char *marks[] = { "☒", "☑", "✔", "✓", "☐", "[x]", "[X]", "[ ]", "(x)", "(X)", "( )" };
+	const char *at = NULL;
+	size_t len = 0;
+
+	for (size_t i = 0; i < G_N_ELEMENTS(ticked); i++) {
+		const char *p = strstr(v, ticked[i]);
+		if (p && (!at || p < at)) {
+			at = p;
+			len = strlen(ticked[i]);
+		}
+	}
+	if (!at || (!strstr(v, "☐") && !strstr(v, "[ ]") && !strstr(v, "( )")))
+		return NULL;
+	const char *start = at + len, *end = start + strlen(start);
+	for (size_t i = 0; i < G_N_ELEMENTS(marks); i++) {
+		const char *p = strstr(start, marks[i]);
+		if (p && p < end)
+			end = p;
+	}
+	return g_strstrip(g_strndup(start, (gsize)(end - start)));
+}
+
 /* Sets FIELD from a labelled VALUE; false when VALUE says nothing usable. */
 static bool
 set_field(const struct rules *r, JsonObject *o, const struct field_rule *f,
@@ -851,7 +881,8 @@ set_field(const struct rules *r, JsonObject *o, const struct field_rule *f,
 	while (*value == ':' || *value == '-' || *value == ' ' || *value == '\t' ||
 	       g_str_has_prefix(value, "："))
 		value += g_str_has_prefix(value, "：") ? strlen("：") : 1;
-	g_autofree char *v = collapse(value);
+	g_autofree char *choice = ticked_choice(value);
+	g_autofree char *v = collapse(choice ? choice : value);
 
 	if (!v)
 		return false;
@@ -919,8 +950,11 @@ set_field(const struct rules *r, JsonObject *o, const struct field_rule *f,
 		set_string(o, f->name, out);
 		return true;
 	case FIELD_BOOL: {
-		const char *code = coded_value(f, v, md);
-		int b = code ? strcmp(code, "true") == 0 : value_bool(v, r->words);
+		/* a plain yes or no first; then the field's own wording */
+		int b = value_bool(v, r->words);
+		const char *code = b < 0 ? coded_value(f, v, md) : NULL;
+		if (code)
+			b = strcmp(code, "true") == 0;
 		if (b < 0)
 			return false;
 		json_object_set_boolean_member(o, f->name, b);
@@ -1041,7 +1075,8 @@ rules_extract(const struct rules *r, const struct message_view *mv)
 		for (int j = i + 1; *value && g_utf8_strlen(below->str, -1) >= 50 && lines[j] &&
 		     !strchr(".!?؟", below->str[below->len - 1]); j++) {
 			g_autofree char *t = g_strstrip(g_strdup(lines[j]));
-			if (!*t || is_label_line(r, lines[j]))
+			g_autofree char *l2 = NULL, *v2 = NULL;
+			if (!*t || split_form_line(lines[j], &l2, &v2))
 				break;
 			g_string_append_c(below, ' ');
 			g_string_append(below, t);
