@@ -139,6 +139,8 @@ rules_free(struct rules *r)
 
 /* Loading ----------------------------------------------------------------- */
 
+static char *clean_label(const char *label);
+
 /* Compiles PATTERN, or sets an EX_CONFIG error naming FILE:LINE and the
  * PCRE2 message. */
 /* JIT compiling costs more than it saves on one message, so only runs
@@ -343,7 +345,7 @@ field_line(struct rules *r, struct field_rule *f, const char *text, const char *
 	if (strcmp(kw, "label") == 0) {
 		g_auto(GStrv) labels = g_strsplit(rest, "|", -1);
 		for (int i = 0; labels[i]; i++) {
-			char *key = value_fold(g_strstrip(labels[i]));
+			char *key = clean_label(g_strstrip(labels[i]));
 			if (!*key) {
 				g_free(key);
 				continue;
@@ -380,6 +382,12 @@ field_line(struct rules *r, struct field_rule *f, const char *text, const char *
 	if (strcmp(kw, "value") == 0 && coded) {
 		struct value_rule *v = g_new0(struct value_rule, 1);
 		v->code = first_word(rest, &rest);
+		if (f->type == FIELD_BOOL && strcmp(v->code, "true") != 0 && strcmp(v->code, "false") != 0) {
+			g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
+				    "%s:%d: a bool field's value is 'true' or 'false', not '%s'", path, no, v->code);
+			value_rule_free(v);
+			return false;
+		}
 		v->re = compile(rest, path, no, error);
 		if (!v->re) {
 			value_rule_free(v);
@@ -620,6 +628,32 @@ rules_classify(const struct rules *r, const struct message_view *mv, struct verd
 
 /* Extracting fields ------------------------------------------------------- */
 
+/* Whether the character at P is one of the characters of SET (UTF-8). */
+static bool
+char_in(const char *p, const char *set)
+{
+	gunichar c = g_utf8_get_char(p);
+	return c && g_utf8_strchr(set, -1, c) != NULL;
+}
+
+/* Whether S ends with one of the characters of SET. */
+static bool
+ends_with_char(const char *s, const char *set)
+{
+	if (!*s)
+		return false;
+	return char_in(g_utf8_prev_char(s + strlen(s)), set);
+}
+
+/* Skips leading characters of SET. */
+static const char *
+skip_chars(const char *s, const char *set)
+{
+	while (*s && char_in(s, set))
+		s = g_utf8_next_char(s);
+	return s;
+}
+
 /* Words that answer "nothing" and so give null, not a value. */
 static const char *nothing_words[] = {
 	"-", "--", "—", "n/a", "na", "none", "no", "nil", "not needed", "not applicable",
@@ -685,9 +719,7 @@ clean_label(const char *label)
 			g_string_append_unichar(s, c);
 	}
 	g_autofree char *t = g_string_free(s, FALSE);
-	char *start = t;
-	while (*start && (g_ascii_isdigit(*start) || strchr(" \t.-)•·>", *start)))
-		start++;
+	const char *start = skip_chars(t, "0123456789 \t.-)•·>–—▪◦‣");
 	char *folded = value_fold(start);
 	static const char *prefixes[] = { "your ", "my ", "participant ", "participant's " };
 	for (size_t i = 0; i < G_N_ELEMENTS(prefixes); i++)
@@ -705,7 +737,11 @@ field_for_label(const struct rules *r, const char *label)
 	if (f || !*key)
 		return f;
 	/* Bilingual labels: "Name / الاسم", "Country - البلد" */
-	g_auto(GStrv) sides = g_strsplit_set(key, "/|", -1);
+	g_autoptr(GString) dashes = g_string_new(key);
+	g_string_replace(dashes, " - ", "/", 0);
+	g_string_replace(dashes, " – ", "/", 0);
+	g_string_replace(dashes, " — ", "/", 0);
+	g_auto(GStrv) sides = g_strsplit_set(dashes->str, "/|", -1);
 	for (int i = 0; sides[i] && !f; i++) {
 		g_autofree char *side = value_fold(sides[i]);
 		f = g_hash_table_lookup(r->labels, side);
@@ -722,7 +758,9 @@ split_form_line(const char *line, char **label, char **value)
 	g_autofree char *l = g_strstrip(g_strdup(line));
 	char *sep;
 
-	if (strchr(l, '|') && strchr(strchr(l, '|') + 1, '|')) {
+	char *pipe = strchr(l, '|');
+	char *colon = strpbrk(l, ":");
+	if (pipe && strchr(pipe + 1, '|') && !(colon && colon < pipe)) {
 		g_auto(GStrv) cells = g_strsplit(l, "|", -1);
 		GPtrArray *kept = g_ptr_array_new();
 		for (int i = 0; cells[i]; i++)
@@ -792,7 +830,6 @@ split_items(const char *v)
 {
 	GPtrArray *items = g_ptr_array_new_with_free_func(g_free);
 	GString *cur = g_string_new(NULL);
-	bool in_quote = false;
 
 	for (const char *p = v;; p = g_utf8_next_char(p)) {
 		gunichar c = *p ? g_utf8_get_char(p) : 0;
@@ -807,17 +844,13 @@ split_items(const char *v)
 		}
 		/* quotation marks around a title are not part of it, and a
 		 * closing one ends it: «A» و«B», "A" and "B" */
-		if (c == '"')
-			in_quote = !in_quote;
-		if (c == 0x201D || c == 0x00BB || (c == '"' && !in_quote)) {
+		if (c == 0x201D || c == 0x00BB || c == '"' || c == 0x201C || c == 0x00AB) {
 			g_autofree char *item = collapse(cur->str);
 			g_string_truncate(cur, 0);
 			if (item && !means_nothing(item) && !is_conjunction(item))
 				g_ptr_array_add(items, g_steal_pointer(&item));
 			continue;
 		}
-		if (c == '"' || c == 0x201C || c == 0x00AB)
-			continue;
 		g_string_append_unichar(cur, c);
 	}
 	g_string_free(cur, TRUE);
@@ -1025,7 +1058,7 @@ unwrap(const char *text)
 			cur++;
 		gunichar first = g_utf8_get_char(cur);
 		bool join = prev && g_utf8_strlen(prev, -1) >= 40 && *cur &&
-		    g_unichar_isalnum(first) && !strchr(":：", prev[strlen(prev) - 1]);
+		    g_unichar_isalnum(first) && !ends_with_char(prev, ":：");
 		if (i > 0)
 			g_string_append_c(out, join ? ' ' : '\n');
 		g_string_append(out, join ? cur : lines[i]);
@@ -1062,18 +1095,19 @@ rules_extract(const struct rules *r, const struct message_view *mv)
 					break;
 				continue;
 			}
-			while (*t && strchr("-*•·", *t))
-				memmove(t, t + 1, strlen(t));
+			const char *item = skip_chars(t, "-*•·–—▪◦‣ ");
+			memmove(t, item, strlen(item) + 1);
+			bool many = f->type == FIELD_LIST || f->type == FIELD_LANGUAGES;
 			if (below->len)
-				g_string_append(below, f->type == FIELD_LIST ? ", " : " ");
+				g_string_append(below, many ? ", " : " ");
 			g_string_append(below, g_strstrip(t));
-			if (f->type != FIELD_LIST)
+			if (!many)
 				break;
 		}
 		/* a long value wrapped onto the next line: "Travel: we cover our
 		 * own travel and would like to sponsor the\n travel of ..." */
 		for (int j = i + 1; *value && g_utf8_strlen(below->str, -1) >= 50 && lines[j] &&
-		     !strchr(".!?؟", below->str[below->len - 1]); j++) {
+		     !ends_with_char(below->str, ".!?؟"); j++) {
 			g_autofree char *t = g_strstrip(g_strdup(lines[j]));
 			g_autofree char *l2 = NULL, *v2 = NULL;
 			if (!*t || split_form_line(lines[j], &l2, &v2))

@@ -251,6 +251,13 @@ value_phone(const char *s, const char *default_country_code)
 	}
 	g_autofree char *d = g_string_free(digits, FALSE);
 	size_t n = strlen(d);
+	/* "+964 0770 ...": the trunk 0 written after the country code */
+	if (plus && default_country_code && g_str_has_prefix(d, default_country_code) &&
+	    d[strlen(default_country_code)] == '0') {
+		size_t cc = strlen(default_country_code);
+		memmove(d + cc, d + cc + 1, n - cc);
+		n--;
+	}
 	if (plus && n >= 8 && n <= 15)
 		return g_strconcat("+", d, NULL);
 	if (!plus && g_str_has_prefix(d, "00") && n >= 10 && n <= 17)
@@ -305,11 +312,24 @@ numbers_in(const char *s, int *out, int max, char *seps)
 char *
 value_date(const char *s, int default_year, const struct table *months)
 {
+	/* a time of day is not part of the date: "10/3 at 14:30" */
+	g_autofree char *t = g_strdup(s);
+	for (char *p = t; *p; p++)
+		if (*p == ':' && p > t && g_ascii_isdigit(p[-1]) && g_ascii_isdigit(p[1])) {
+			char *a = p, *b = p + 1;
+			while (a > t && g_ascii_isdigit(a[-1]))
+				a--;
+			while (g_ascii_isdigit(*b))
+				b++;
+			memset(a, ' ', (size_t)(b - a));
+		}
 	int num[4];
 	char seps[4];
-	int n = numbers_in(s, num, 4, seps);
-	const char *month = months ? table_search(months, s) : NULL;
+	int n = numbers_in(t, num, 4, seps);
 	int y = default_year, m = 0, d = 0;
+	/* a numeric date first: "12/3" in "I may leave 12/3" is not May */
+	bool numeric = n >= 2 && (seps[1] == '/' || seps[1] == '.' || seps[1] == '-');
+	const char *month = !numeric && months ? table_search(months, t) : NULL;
 
 	if (month) {
 		/* "10 March", "March 10th, 2022", "١٠ آذار ٢٠٢٢" */

@@ -8,7 +8,7 @@
 #   postalias          the aliases file builds and every name looks up
 #   exim / exim4       exim.conf inside a minimal configuration passes -bV,
 #                      routes the addresses (-bt) and (as root) delivers
-#   mandoc or groff    both man pages lint clean
+#   mandoc or groff    the man pages lint clean
 # Whatever the tools, the argv of each example is run against $CONFMAIL with
 # the envelope the MTA would give it, and the man pages must name every
 # command and every configuration key the source knows.
@@ -483,12 +483,13 @@ else
 fi
 
 # ---------------------------------------------------------------------------
-# Man pages: contrib/man/confmail.1 and confmail.conf.5
+# Man pages: contrib/man/confmail.1, confmail.conf.5 and confmail-rules.5
 # ---------------------------------------------------------------------------
 
 MAN1=$C/man/confmail.1
 MAN5=$C/man/confmail.conf.5
-for m in "$MAN1" "$MAN5"; do
+MAN5_RULES=$C/man/confmail-rules.5
+for m in "$MAN1" "$MAN5" "$MAN5_RULES"; do
 	name=${m#"$ROOT"/}
 	if [ ! -f "$m" ]; then
 		notok "$name exists"

@@ -26,6 +26,43 @@ broken "a label given to two fields" fields.rules "$((fline + 1))s/\$/ | city/" 
 	"label 'city' is already a label of name"
 broken "a bad table line" countries.table '$a nocode' "countries.table:"
 
+broken "a bool value that is not true or false" fields.rules \
+	"$(grep -n '^  value true' "$CONFMAIL_RULES/fields.rules" | head -1 | cut -d: -f1)s/value true/value yes/" \
+	"a bool field's value is 'true' or 'false', not 'yes'"
+
+# Forms as people fill them in.
+cat >"$TMP/form.eml" <<'MAIL'
+From: Rana <rana@example.org>
+To: register@icssi.example
+Subject: registration
+Content-Type: text/plain; charset=utf-8
+
+▪ Name – الاسم: Rana Example
+Organisation:
+“Example” Net
+Country - البلد: Iraq
+Gender:   ☐ Male   ☒ Female
+Invitation letter :  ☐ Yes   ☒ No
+Sessions: "Water and Environment" and "Youth and Peacebuilding"
+Languages:
+- Arabic
+- English
+Phone: +964 0770 123 4567
+Arrival: 10/3 at 14:30
+MAIL
+"$CONFMAIL" parse --json "$TMP/form.eml" >"$TMP/form.json"
+got() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))["fields"][sys.argv[2]]; print(json.dumps(v, ensure_ascii=False))' "$TMP/form.json" "$1"; }
+equal "a label after a bullet and with a bilingual dash" "$(got name)" '"Rana Example"'
+equal "a value on the next line, quotes kept whole" "$(got organization)" '"“Example” Net"'
+equal "a bilingual 'Country - البلد' label" "$(got country)" '"IQ"'
+equal "the ticked box answers: Female" "$(got gender)" '"female"'
+equal "the ticked box answers: No" "$(got visa_letter)" 'false'
+equal "quoted list items, the 'and' between them dropped" "$(got sessions)" '["Water and Environment", "Youth and Peacebuilding"]'
+equal "languages one per line below the label" "$(got languages)" '["ar", "en"]'
+equal "a trunk 0 after +964 dropped" "$(got phone)" '"+9647701234567"'
+equal "a time of day is not a year" "$(got arrival)" '"2022-03-10"'
+check "the output is valid UTF-8" python3 -c 'open(__import__("sys").argv[1], encoding="utf-8").read()' "$TMP/form.json"
+
 # An organiser adds a label and a country spelling: no rebuilding.
 rm -rf "$TMP/rules" && cp -r "$CONFMAIL_RULES" "$TMP/rules"
 printf 'From: a@b.example\nTo: register@icssi.example\nSubject: registration\n\nMoniker: Ava Example\nCountry: Mesopotamia Land\n' >"$TMP/m.eml"

@@ -53,6 +53,7 @@ test_phone(void **state)
 	phone_is("\u200e+39 333 812 4471\u200e", "+393338124471");
 	phone_is("0770-123-4567 (WhatsApp)", "+9647701234567");
 	phone_is("9647701234567", "+9647701234567");
+	phone_is("+964 0770 123 4567", "+9647701234567");
 	phone_is("12345", NULL);
 	phone_is("none", NULL);
 }
@@ -81,6 +82,9 @@ test_date(void **state)
 	date_is("10ی ئازار", "2022-03-10");
 	date_is("9 شوبات", "2022-02-09");
 	date_is("Thursday 10 March", "2022-03-10");
+	date_is("10/3 at 14:30", "2022-03-10");
+	date_is("I may leave 12/3", "2022-03-12");
+	date_is("on the 10th of March", "2022-03-10");
 	date_is("31/2", NULL);
 	date_is("soon", NULL);
 }
