@@ -10,6 +10,7 @@
  */
 #include "confmail.h"
 
+#include <gmodule.h>
 #include <libxml/HTMLparser.h>
 #include <libxml/tree.h>
 #include <limits.h>
@@ -84,18 +85,29 @@ element_kind(const xmlNode *n)
 	return HTML_INLINE;
 }
 
+/* The value of attribute NAME of N, read from the tree (no allocation),
+ * or NULL. */
+static const char *
+attr(xmlNode *n, const char *name)
+{
+	for (xmlAttr *a = n->properties; a; a = a->next)
+		if (a->name && g_ascii_strcasecmp((const char *)a->name, name) == 0)
+			return a->children && a->children->content
+			    ? (const char *)a->children->content : "";
+	return NULL;
+}
+
 /* Whether attribute NAME of N contains NEEDLE, ignoring case and spaces. */
 static bool
 attr_has(xmlNode *n, const char *name, const char *needle)
 {
-	xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
+	const char *v = attr(n, name);
 	if (!v)
 		return false;
 	GString *s = g_string_new(NULL);
-	for (const xmlChar *p = v; *p; p++)
+	for (const char *p = v; *p; p++)
 		if (!g_ascii_isspace(*p))
-			g_string_append_c(s, g_ascii_tolower((char)*p));
-	xmlFree(v);
+			g_string_append_c(s, g_ascii_tolower(*p));
 	bool found = strstr(s->str, needle) != NULL;
 	g_string_free(s, TRUE);
 	return found;
@@ -111,9 +123,8 @@ paragraph_kind(xmlNode *n)
 	if (n->parent && n->parent->type == XML_ELEMENT_NODE &&
 	    g_ascii_strcasecmp(node_name(n->parent), "p") == 0)
 		return HTML_INLINE;
-	xmlChar *cls = xmlGetProp(n, (const xmlChar *)"class");
-	bool word = cls && g_ascii_strncasecmp((const char *)cls, "Mso", 3) == 0;
-	xmlFree(cls);
+	const char *cls = attr(n, "class");
+	bool word = cls && g_ascii_strncasecmp(cls, "Mso", 3) == 0;
 	if (word || attr_has(n, "style", "margin:0") ||
 	    attr_has(n, "style", "margin-bottom:0"))
 		return HTML_BLOCK;
@@ -378,6 +389,59 @@ render_node(xmlNode *n, struct render *r)
 	}
 }
 
+/* libxml2 is opened when the first HTML body needs it, not linked: with
+ * ICU and libstdc++ behind it, loading it cost every delivery, HTML or not,
+ * more than a third of its time (measured with tests/bench/intake). */
+struct libxml {
+	htmlDocPtr (*read_memory)(const char *, int, const char *, const char *, int);
+	void (*free_doc)(xmlDocPtr);
+};
+
+static const struct libxml *
+libxml(void)
+{
+	static struct libxml xml;
+	static GModule *module;
+	static bool tried;
+
+	if (tried)
+		return module ? &xml : NULL;
+	tried = true;
+	module = g_module_open(LIBXML2_SONAME, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
+	if (!module)
+		return NULL;
+	if (!g_module_symbol(module, "htmlReadMemory", (gpointer *)&xml.read_memory) ||
+	    !g_module_symbol(module, "xmlFreeDoc", (gpointer *)&xml.free_doc)) {
+		g_module_close(module);
+		module = NULL;
+		return NULL;
+	}
+	return &xml;
+}
+
+/* Without libxml2: tags dropped, block ends made line ends.  Crude, but
+ * the text is still there to read. */
+static char *
+strip_tags(const char *html)
+{
+	GString *out = g_string_new(NULL);
+	bool in_tag = false;
+
+	for (const char *p = html; *p; p++) {
+		if (*p == '<') {
+			in_tag = true;
+			if (!g_ascii_strncasecmp(p, "<br", 3) || !g_ascii_strncasecmp(p, "</p", 3) ||
+			    !g_ascii_strncasecmp(p, "</div", 5) || !g_ascii_strncasecmp(p, "</tr", 4))
+				g_string_append_c(out, '\n');
+		} else if (*p == '>') {
+			in_tag = false;
+		} else if (!in_tag) {
+			g_string_append_c(out, *p);
+		}
+	}
+	return g_string_free(out, FALSE);
+}
+
 char *
 text_from_html(const char *html)
 {
@@ -391,18 +455,21 @@ text_from_html(const char *html)
 	if (len > INT_MAX)
 		len = INT_MAX;
 
+	const struct libxml *xml = libxml();
+	if (!xml)
+		return strip_tags(html);
 	/* The text is UTF-8 already (mail.c converted it): a <meta charset>
 	 * left over from the original part must not override that. */
-	htmlDocPtr doc = htmlReadMemory(html, (int)len, NULL, "UTF-8",
-					HTML_PARSE_RECOVER | HTML_PARSE_NOERROR |
-					HTML_PARSE_NOWARNING | HTML_PARSE_NONET);
+	htmlDocPtr doc = xml->read_memory(html, (int)len, NULL, "UTF-8",
+					  HTML_PARSE_RECOVER | HTML_PARSE_NOERROR |
+					  HTML_PARSE_NOWARNING | HTML_PARSE_NONET);
 	if (!doc)
 		return g_strdup("");
 
 	struct render r = { g_string_new(NULL), false, 0 };
 	for (xmlNode *n = doc->children; n; n = n->next)
 		render_node(n, &r);
-	xmlFreeDoc(doc);
+	xml->free_doc(doc);
 
 	char *text = clean_lines(r.out->str);
 	g_string_free(r.out, TRUE);
