@@ -367,6 +367,9 @@ value_bool(const char *s, const struct table *words)
 	if (!code) {
 		char *cut = t + strcspn(t, ",.;:-(");
 		*cut = '\0';
+		char *arabic_comma = strstr(t, "،");
+		if (arabic_comma)
+			*arabic_comma = '\0';
 		g_strstrip(t);
 		code = table_lookup(words, t);
 	}
