@@ -1035,6 +1035,51 @@ set_field(const struct rules *r, JsonObject *o, const struct field_rule *f,
 	return false;
 }
 
+static struct field_rule *
+field_named(const struct rules *r, const char *name)
+{
+	for (guint i = 0; i < r->fields->len; i++) {
+		struct field_rule *f = g_ptr_array_index(r->fields, i);
+		if (strcmp(f->name, name) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+static void
+set_city_from(const struct rules *r, JsonObject *o, const char *value,
+	      const struct message_view *mv, pcre2_match_data *md, GHashTable *done)
+{
+	struct field_rule *city = field_named(r, "city");
+	g_autofree char *first = g_strndup(value, strcspn(value, ","));
+	if (city && !g_hash_table_contains(done, city) && !table_search(r->countries, first) &&
+	    set_field(r, o, city, first, mv, md))
+		g_hash_table_add(done, city);
+}
+
+/* "Country / city: USA / Portland": a label naming two fields, and a value
+ * in as many parts, fill both.  False when LABEL is not such a pair. */
+static bool
+set_paired_fields(const struct rules *r, JsonObject *o, const char *label, const char *value,
+		  const struct message_view *mv, pcre2_match_data *md, GHashTable *done)
+{
+	g_auto(GStrv) labels = g_strsplit(label, "/", -1);
+	g_auto(GStrv) values = g_strsplit(value, "/", -1);
+	guint n = g_strv_length(labels);
+
+	if (n != 2 || g_strv_length(values) != 2)
+		return false;
+	struct field_rule *a = field_for_label(r, labels[0]);
+	struct field_rule *b = field_for_label(r, labels[1]);
+	if (!a || !b || a == b)
+		return false;
+	struct field_rule *fs[2] = { a, b };
+	for (int i = 0; i < 2; i++)
+		if (!g_hash_table_contains(done, fs[i]) && set_field(r, o, fs[i], values[i], mv, md))
+			g_hash_table_add(done, fs[i]);
+	return true;
+}
+
 static bool
 is_label_line(const struct rules *r, const char *line)
 {
@@ -1117,8 +1162,13 @@ rules_extract(const struct rules *r, const struct message_view *mv)
 			if (g_utf8_strlen(t, -1) < 50)
 				break;
 		}
+		if (set_paired_fields(r, o, label, below->str, mv, md, done))
+			continue;
 		if (set_field(r, o, f, below->str, mv, md))
 			g_hash_table_add(done, f);
+		/* "Based in: Lyon, France": the place before the country is the city */
+		if (f->type == FIELD_COUNTRY && strchr(below->str, ','))
+			set_city_from(r, o, below->str, mv, md, done);
 	}
 
 	/* Prose, for what no form line gave, read with hard-wrapped lines
