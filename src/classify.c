@@ -150,8 +150,10 @@ default_year(const struct mail *m, const struct config *cfg)
 
 JsonObject *
 classify_message(const struct rules *r, const struct mail *m, const struct envelope *env,
-		 const struct config *cfg, struct verdict *v)
+		 const struct config *cfg, struct verdict *v, char **participant_out)
 {
+	if (participant_out)
+		*participant_out = NULL;
 	classify(m, env, cfg, v);
 	if (m->message && strcmp(v->class, "bounce") == 0) {
 		v->has_bounce = dsn_parse(m, &v->bounce);
@@ -168,6 +170,8 @@ classify_message(const struct rules *r, const struct mail *m, const struct envel
 		.default_year = default_year(m, cfg),
 	};
 	rules_classify(r, &mv, v);
+	if (participant_out)
+		*participant_out = g_strdup(mv.participant);
 	if (strcmp(v->class, "registration") != 0 && strcmp(v->class, "update") != 0)
 		return NULL;
 	return rules_extract(r, &mv);

@@ -26,12 +26,14 @@ abort_is_tempfail(int sig)
 }
 
 static int
-record(const struct config *cfg, GByteArray *raw, struct mail *m,
+record(const struct config *cfg, const struct rules *r, GByteArray *raw, struct mail *m,
        const struct envelope *env)
 {
 	g_autoptr(GError) error = NULL;
 	struct verdict v;
-	classify(m, env, cfg, &v);
+	g_autofree char *participant = NULL;
+	JsonObject *fields = classify_message(r, m, env, cfg, &v, &participant);
+	int rc = 0;
 	const char *noreply = noreply_reason(m, env, cfg);
 	g_autofree char *now = confmail_now_iso();
 	struct message_row row = {
@@ -40,18 +42,30 @@ record(const struct config *cfg, GByteArray *raw, struct mail *m,
 	};
 
 	g_autoptr(store) st = store_open(cfg, STORE_CREATE, &error);
-	if (!st)
-		return cm_fail(error);
 	gint64 id = 0;
-	if (!store_begin(st, &error))
-		return cm_fail(error);
-	if (messages_record(st, &row, &id, &error) == RECORD_ERROR) {
+	enum record_result rec = RECORD_ERROR;
+	struct registry_result reg;
+	if (!st || !store_begin(st, &error)) {
+		rc = cm_fail(error);
+		goto out;
+	}
+	/* The message and what it does to a registration: one transaction.
+	 * A duplicate delivery changes nothing a second time. */
+	rec = messages_record(st, &row, &id, &error);
+	if (rec == RECORD_ERROR ||
+	    (rec == RECORD_NEW && !registry_apply(st, cfg, id, m, &v, fields, participant, now,
+						  &reg, &error))) {
 		store_rollback(st);
-		return cm_fail(error);
+		rc = cm_fail(error);
+		goto out;
 	}
 	if (!store_commit(st, &error))
-		return cm_fail(error);
-	return 0;
+		rc = cm_fail(error);
+out:
+	if (fields)
+		json_object_unref(fields);
+	bounce_clear(&v.bounce);
+	return rc;
 }
 
 int
@@ -96,6 +110,10 @@ cmd_filter(struct command_context *ctx, int argc, char **argv)
 	g_autoptr(config) cfg = cm_load_config(ctx);
 	if (!cfg)
 		return EX_CONFIG;
+	g_autofree char *dir = rules_default_dir();
+	g_autoptr(rules) r = rules_load(dir, &error);
+	if (!r)
+		return cm_fail(error);
 
 	GByteArray *raw = NULL;
 	switch (intake_read(STDIN_FILENO, cfg->max_message_size, &raw, &error)) {
@@ -114,7 +132,7 @@ cmd_filter(struct command_context *ctx, int argc, char **argv)
 	struct envelope env = { 0 };
 	intake_envelope(&env, recipient, sender, from_line, m);
 
-	int rc = record(cfg, raw, m, &env);
+	int rc = record(cfg, r, raw, m, &env);
 
 	envelope_clear(&env);
 	mail_free(m);

@@ -86,7 +86,7 @@ cmd_parse(struct command_context *ctx, int argc, char **argv)
 		struct envelope env = { 0 };
 		intake_envelope(&env, NULL, NULL, from_line, m);
 		struct verdict v;
-		JsonObject *fields = classify_message(r, m, &env, cfg, &v);
+		JsonObject *fields = classify_message(r, m, &env, cfg, &v, NULL);
 		g_autofree char *line = json_verdict(m, &v, fields, noreply_reason(m, &env, cfg));
 		if (fields)
 			json_object_unref(fields);

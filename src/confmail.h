@@ -302,7 +302,7 @@ char *classify_own_text(const struct mail *m);
  * extracted fields (else NULL).  R may be NULL: envelope and headers only. */
 JsonObject *classify_message(const struct rules *r, const struct mail *m,
 			     const struct envelope *env, const struct config *cfg,
-			     struct verdict *v);
+			     struct verdict *v, char **participant);
 
 /* store.c --------------------------------------------------------------- */
 
@@ -352,6 +352,27 @@ enum record_result messages_record(struct store *st, const struct message_row *r
 				   gint64 *id, GError **error);
 /* The key that identifies a message across redeliveries. */
 char *messages_dedup_key(const struct mail *m);
+
+/* registry.c: registrations and their history ---------------------------- */
+
+struct registry_result {
+	const char *action;	/* none, created, updated, update-pending,
+				 * cancel-pending, unknown */
+	gint64 registration;
+	char reference[32];
+	char status[16];
+	int changed;		/* fields changed (or pending) */
+};
+
+/* The reference ("ICSSI22-0042") cited in SUBJECT, upper-cased, or NULL. */
+char *registry_reference_in(const char *subject, const char *prefix);
+/* Acts on a registration, update or cancellation carried by MESSAGE (the
+ * messages row), inside the caller's transaction.  PARTICIPANT is whose
+ * registration it is (a forward's sender), else the From address. */
+gboolean registry_apply(struct store *st, const struct config *cfg, gint64 message,
+			const struct mail *m, const struct verdict *v, JsonObject *fields,
+			const char *participant, const char *now, struct registry_result *out,
+			GError **error);
 
 /* json.c: output -------------------------------------------------------- */
 

@@ -175,7 +175,6 @@ json_stats(struct store *st, GError **error)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
 	gint64 total = 0, quarantined = 0, deliveries = 0;
-	static const char *const regs[] = { "total", "by_status", NULL };
 	static const char *const tickets[] = { "open", "total", NULL };
 	static const char *const subs[] = { "active", "total", NULL };
 	static const char *const outbox[] = { "queued", "deferred", "sent", "failed", NULL };
@@ -198,7 +197,16 @@ json_stats(struct store *st, GError **error)
 			 " WHERE language IS NOT NULL GROUP BY 1 ORDER BY 1", error))
 		return NULL;
 	json_builder_end_object(b);
-	add_zeros(b, "registrations", regs);
+	gint64 registrations = 0;
+	if (!count(st, "SELECT count(*) FROM registrations", &registrations, error))
+		return NULL;
+	json_builder_set_member_name(b, "registrations");
+	json_builder_begin_object(b);
+	add_int(b, "total", registrations);
+	if (!add_grouped(b, st, "by_status",
+			 "SELECT status, count(*) FROM registrations GROUP BY 1 ORDER BY 1", error))
+		return NULL;
+	json_builder_end_object(b);
 	add_zeros(b, "tickets", tickets);
 	add_zeros(b, "subscribers", subs);
 	add_zeros(b, "outbox", outbox);

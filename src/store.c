@@ -66,6 +66,37 @@ static const char *migrations[] = {
 	"  envelope_recipient TEXT,"
 	"  recipient_source TEXT"
 	");",
+
+	/* 2: registrations, with every change and the message behind it */
+	"CREATE TABLE registrations ("
+	"  id INTEGER PRIMARY KEY,"
+	"  reference TEXT NOT NULL UNIQUE,"	/* ICSSI22-0042 */
+	"  email TEXT NOT NULL,"		/* the registered address */
+	"  name TEXT,"
+	"  language TEXT,"
+	"  status TEXT NOT NULL CHECK (status IN"
+	"    ('registered', 'incomplete', 'late', 'waitlisted', 'cancelled')),"
+	"  pending TEXT CHECK (pending IN ('cancel')),"	/* awaiting the owner */
+	"  fields TEXT NOT NULL,"		/* JSON: the values in force */
+	"  created_at TEXT NOT NULL,"
+	"  updated_at TEXT NOT NULL,"
+	"  message INTEGER REFERENCES messages(id)"
+	");"
+	"CREATE INDEX registrations_by_email ON registrations(email);"
+	"CREATE TABLE registration_changes ("
+	"  id INTEGER PRIMARY KEY,"
+	"  registration INTEGER NOT NULL REFERENCES registrations(id),"
+	"  message INTEGER REFERENCES messages(id),"
+	"  at TEXT NOT NULL,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('created', 'update', 'cancel', 'status')),"
+	"  field TEXT,"
+	"  old_value TEXT,"
+	"  new_value TEXT,"
+	"  state TEXT NOT NULL CHECK (state IN ('applied', 'pending', 'rejected')),"
+	"  from_addr TEXT"
+	");"
+	"CREATE INDEX registration_changes_by_registration ON registration_changes(registration);"
+	"ALTER TABLE messages ADD COLUMN registration INTEGER REFERENCES registrations(id);",
 };
 
 int

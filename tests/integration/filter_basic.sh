@@ -3,7 +3,7 @@
 source "$(dirname "$0")/lib.sh"
 
 expect_rc 0 "init creates the database" "$CONFMAIL" init
-equal "schema is at the latest version" "$(sql 'PRAGMA user_version')" 1
+equal "schema is at the latest version" "$(sql 'PRAGMA user_version')" 2
 equal "database is in WAL mode" "$(sql 'PRAGMA journal_mode')" wal
 equal "database is readable by its owner only" "$(stat -c %a "$CONFMAIL_DATABASE")" 600
 
@@ -59,10 +59,11 @@ mk r1 | "$CONFMAIL" filter -r Register@ICSSI.example
 mk r2 | ORIGINAL_RECIPIENT=announce-request@icssi.example RECIPIENT=x@icssi.example "$CONFMAIL" filter
 mk r3 | RECIPIENT=register@icssi.example "$CONFMAIL" filter
 mk r4 | "$CONFMAIL" filter
+# (the class is the content's: a question, wherever it was sent)
 rcpt() { sql "SELECT envelope_recipient || ' ' || class FROM messages WHERE message_id = '$1@test.example'"; }
-equal "-r names the recipient (lower-cased)" "$(rcpt r1)" "register@icssi.example registration"
-equal "\$ORIGINAL_RECIPIENT before \$RECIPIENT" "$(rcpt r2)" "announce-request@icssi.example subscribe"
-equal "\$RECIPIENT when set" "$(rcpt r3)" "register@icssi.example registration"
+equal "-r names the recipient (lower-cased)" "$(rcpt r1)" "register@icssi.example question"
+equal "\$ORIGINAL_RECIPIENT before \$RECIPIENT" "$(rcpt r2)" "announce-request@icssi.example question"
+equal "\$RECIPIENT when set" "$(rcpt r3)" "register@icssi.example question"
 equal "Delivered-To as the last resort" "$(rcpt r4)" "info@icssi.example question"
 equal "where the recipient came from is kept" \
 	"$(sql "SELECT group_concat(recipient_source, ',') FROM arrivals a JOIN messages m ON m.id = a.message WHERE m.message_id LIKE 'r_@test.example' ORDER BY a.id")" \
