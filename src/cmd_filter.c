@@ -54,7 +54,7 @@ record(const struct config *cfg, const struct rules *r, GByteArray *raw, struct 
 	rec = messages_record(st, &row, &id, &error);
 	if (rec == RECORD_ERROR ||
 	    (rec == RECORD_NEW && !registry_apply(st, cfg, id, m, &v, fields, participant, now,
-						  &reg, &error))) {
+						  false, &reg, &error))) {
 		store_rollback(st);
 		rc = cm_fail(error);
 		goto out;

@@ -368,11 +368,12 @@ struct registry_result {
 char *registry_reference_in(const char *subject, const char *prefix);
 /* Acts on a registration, update or cancellation carried by MESSAGE (the
  * messages row), inside the caller's transaction.  PARTICIPANT is whose
- * registration it is (a forward's sender), else the From address. */
+ * registration it is (a forward's sender), else the From address.  AGAIN:
+ * the message was read before (reprocess): it only fills unknown fields. */
 gboolean registry_apply(struct store *st, const struct config *cfg, gint64 message,
 			const struct mail *m, const struct verdict *v, JsonObject *fields,
-			const char *participant, const char *now, struct registry_result *out,
-			GError **error);
+			const char *participant, const char *now, bool again,
+			struct registry_result *out, GError **error);
 
 /* json.c: output -------------------------------------------------------- */
 
@@ -398,6 +399,7 @@ int cmd_parse(struct command_context *ctx, int argc, char **argv);
 int cmd_stats(struct command_context *ctx, int argc, char **argv);
 int cmd_check(struct command_context *ctx, int argc, char **argv);
 int cmd_messages(struct command_context *ctx, int argc, char **argv);
+int cmd_reprocess(struct command_context *ctx, int argc, char **argv);
 
 /* main.c helpers, shared by commands */
 void cm_err(const char *fmt, ...) G_GNUC_PRINTF(1, 2);

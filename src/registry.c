@@ -153,7 +153,12 @@ add_change(struct store *st, gint64 reg, gint64 message, const char *now, const 
 	int rc = sqlite3_prepare_v2(store_db(st),
 				    "INSERT INTO registration_changes (registration, message, at, kind,"
 				    " field, old_value, new_value, state, from_addr)"
-				    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &stmt, NULL);
+				    " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"
+				    /* the same change from the same message is recorded once
+				     * (reprocess reads messages again) */
+				    " WHERE NOT EXISTS (SELECT 1 FROM registration_changes WHERE"
+				    "  registration = ?1 AND message = ?2 AND kind = ?4 AND"
+				    "  field IS ?5 AND new_value IS ?7)", -1, &stmt, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(stmt, 1, reg);
 		sqlite3_bind_int64(stmt, 2, message);
@@ -248,8 +253,8 @@ create(struct store *st, const struct config *cfg, gint64 message, const char *e
 /* Applies the non-null FIELDS to R (or records them as pending). */
 static gboolean
 change(struct store *st, struct registration *r, gint64 message, JsonObject *fields,
-       bool applied, const char *from, const char *now, struct registry_result *out,
-       GError **error)
+       bool applied, bool fill_only, const char *from, const char *now,
+       struct registry_result *out, GError **error)
 {
 	g_autoptr(GList) names = json_object_get_members(fields);
 
@@ -262,7 +267,7 @@ change(struct store *st, struct registration *r, gint64 message, JsonObject *fie
 			continue;
 		g_autofree char *new = value_text(nv);
 		g_autofree char *old = value_text(json_object_get_member(r->fields, field));
-		if (g_strcmp0(old, new) == 0)
+		if (g_strcmp0(old, new) == 0 || (fill_only && old))
 			continue;
 		if (!add_change(st, r->id, message, now, "update", field, old, new,
 				applied ? "applied" : "pending", from, error))
@@ -284,8 +289,8 @@ change(struct store *st, struct registration *r, gint64 message, JsonObject *fie
 gboolean
 registry_apply(struct store *st, const struct config *cfg, gint64 message,
 	       const struct mail *m, const struct verdict *v, JsonObject *fields,
-	       const char *participant, const char *now, struct registry_result *out,
-	       GError **error)
+	       const char *participant, const char *now, bool again,
+	       struct registry_result *out, GError **error)
 {
 	memset(out, 0, sizeof *out);
 	out->action = "none";
@@ -316,7 +321,9 @@ registry_apply(struct store *st, const struct config *cfg, gint64 message,
 	}
 	g_strlcpy(out->reference, r.reference, sizeof out->reference);
 	out->registration = r.id;
-	if (is_cancel) {
+	if (is_cancel && again) {
+		out->action = "none";		/* already recorded the first time */
+	} else if (is_cancel) {
 		/* Takes effect only once the registered address confirms. */
 		out->action = "cancel-pending";
 		ok = add_change(st, r.id, message, now, "cancel", NULL, r.status, "cancelled",
@@ -333,7 +340,9 @@ registry_apply(struct store *st, const struct config *cfg, gint64 message,
 		}
 	} else if (fields) {
 		out->action = owner ? "updated" : "update-pending";
-		ok = change(st, &r, message, fields, owner, email, now, out, error);
+		/* read again (reprocess), a message only fills what is unknown:
+		 * it must not undo a later update */
+		ok = change(st, &r, message, fields, owner, again, email, now, out, error);
 	}
 	g_strlcpy(out->status, r.status, sizeof out->status);
 	registration_clear(&r);

@@ -75,5 +75,18 @@ equal "over capacity a registration is waitlisted" "$(reg status waiting@x.examp
 equal "stats counts registrations by status" \
 	"$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["registrations"]; print(s["total"], s["by_status"].get("late"), s["by_status"].get("waitlisted"))' "$TMP/stats.json")" \
 	"5 1 1"
+# reprocess: better rules fill what worse ones missed, and create nothing twice.
+rm -rf "$TMP/rules" && cp -r "$CONFMAIL_RULES" "$TMP/rules"
+sed -i 's/^\(  label \)city | /\1/' "$TMP/rules/fields.rules"	# forget the "City" label
+msg r7 rana@x.example "Registration" "Name: Rana Example" "City: Duhok" | CONFMAIL_RULES="$TMP/rules" deliver
+equal "with the worse rules the city is unknown" "$(reg "json_extract(fields, '$.city')" rana@x.example)" ""
+before=$(sql "SELECT count(*) FROM registrations")
+"$CONFMAIL" reprocess >"$TMP/reprocess.out"
+equal "reprocess with the current rules fills it" "$(reg "json_extract(fields, '$.city')" rana@x.example)" Duhok
+check "reprocess says what changed" grep -q "updated (1 field)" "$TMP/reprocess.out"
+equal "reprocess creates no registration twice" "$(sql "SELECT count(*) FROM registrations")" "$before"
+equal "a pending cancellation is not recorded twice" "$(sql "SELECT count(*) FROM registration_changes WHERE kind = 'cancel'")" 1
+"$CONFMAIL" reprocess >"$TMP/again.out"
+check "reprocess twice changes nothing the second time" grep -q ", 0 changes" "$TMP/again.out"
 equal "database passes integrity_check" "$(sql 'PRAGMA integrity_check')" ok
 finish
