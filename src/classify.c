@@ -125,7 +125,22 @@ own_text(const struct mail *m, char **participant)
 		forward_clear(&fw);
 		return text;
 	}
-	return text_strip_quotes(norm);
+	char *own = text_strip_quotes(norm);
+	/* A forward as an attached message: when the subject says so or the
+	 * forwarder wrote only a line or two, the attached mail is the one
+	 * to read, and its sender is the participant. */
+	bool says_forward = m->subject &&
+	    g_regex_match_simple("^\\s*(fwd?|tr|wg|rv|enc|إعادة توجيه|توجيه|محول)\\s*:", m->subject,
+				 G_REGEX_CASELESS, 0);
+	if (m->forwarded_body && (says_forward || g_utf8_strlen(own, -1) < 200)) {
+		g_free(own);
+		g_autofree char *inner = m->forwarded_type && strcmp(m->forwarded_type, "text/html") == 0
+		    ? text_from_html(m->forwarded_body) : g_strdup(m->forwarded_body);
+		g_autofree char *inner_norm = text_normalise(inner);
+		*participant = g_strdup(m->forwarded_from);
+		return text_strip_quotes(inner_norm);
+	}
+	return own;
 }
 
 char *

@@ -160,6 +160,11 @@ struct mail {
 
 	char *body;		/* best text part as UTF-8, or NULL */
 	char *body_type;	/* "text/plain", "text/html" or NULL */
+	/* A message forwarded as an attached message/rfc822 part: its
+	 * sender and its best text part (may be HTML), or NULL. */
+	char *forwarded_from;
+	char *forwarded_body;
+	char *forwarded_type;
 	int parts;		/* MIME leaves seen */
 	int attachments;
 

@@ -184,12 +184,20 @@ struct walk {
 /* A form attached as a .txt file is read as part of the body. */
 #define FORM_ATTACHMENT_MAX (256 * 1024)
 
+static void read_forwarded(struct mail *m, GMimeMessage *inner);
+
 static void
 visit_part(GMimeObject *parent, GMimeObject *part, gpointer data)
 {
 	struct walk *w = data;
 	(void)parent;
 
+	if (GMIME_IS_MESSAGE_PART(part) && !w->m->forwarded_body) {
+		GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(part));
+		if (inner)
+			read_forwarded(w->m, inner);
+		return;
+	}
 	if (!GMIME_IS_PART(part))
 		return;
 	w->m->parts++;
@@ -248,6 +256,34 @@ read_body(struct mail *m)
 		if (!m->body_type)
 			m->body_type = g_strdup("text/plain");
 	}
+	g_ptr_array_free(w.forms, TRUE);
+}
+
+/* The sender and text of a forwarded message/rfc822 part, read like the
+ * outer message's (one level: a forward inside it is not followed). */
+static void
+read_forwarded(struct mail *m, GMimeMessage *inner)
+{
+	struct mail fw = { .message = inner };
+
+	read_from(&fw);
+	struct walk w = { .m = &fw, .forms = g_ptr_array_new() };
+	GMimeObject *top = g_mime_message_get_mime_part(inner);
+	if (top && GMIME_IS_PART(top))
+		visit_part(NULL, top, &w);
+	else if (top)
+		g_mime_message_foreach(inner, visit_part, &w);
+	GMimePart *best = w.plain ? w.plain : w.html;
+	if (best) {
+		m->forwarded_body = part_text(best);
+		m->forwarded_type = g_strdup(w.plain ? "text/plain" : "text/html");
+		m->forwarded_from = g_steal_pointer(&fw.from_addr);
+	}
+	g_free(fw.from_addr);
+	g_free(fw.from_name);
+	g_free(fw.forwarded_body);
+	g_free(fw.forwarded_from);
+	g_free(fw.forwarded_type);
 	g_ptr_array_free(w.forms, TRUE);
 }
 
@@ -382,5 +418,8 @@ mail_free(struct mail *m)
 	g_free(m->references);
 	g_free(m->body);
 	g_free(m->body_type);
+	g_free(m->forwarded_from);
+	g_free(m->forwarded_body);
+	g_free(m->forwarded_type);
 	g_free(m);
 }

@@ -69,6 +69,9 @@ static const char *type_names[] = {
 	"language", NULL,
 };
 
+/* Folded word sets, made on first use (means_nothing, is_conjunction). */
+static GHashTable *nothing_set, *conjunction_set;
+
 /* Freeing ----------------------------------------------------------------- */
 
 static void
@@ -123,6 +126,9 @@ rules_free(struct rules *r)
 {
 	if (!r)
 		return;
+	/* the word sets are the process's, but valgrind should see them go */
+	g_clear_pointer(&nothing_set, g_hash_table_destroy);
+	g_clear_pointer(&conjunction_set, g_hash_table_destroy);
 	g_free(r->dir);
 	if (r->recipes)
 		g_ptr_array_free(r->recipes, TRUE);
@@ -661,19 +667,26 @@ static const char *nothing_words[] = {
 	"هیچ", "نەخێر", "پێویست نییە", "no need", "not required",
 };
 
+/* Whether VALUE, folded, is one of WORDS (folded once, on first use). */
+static bool
+is_one_of(const char *value, const char *const *words, size_t n, GHashTable **set)
+{
+	if (!*set) {
+		*set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+		for (size_t i = 0; i < n; i++)
+			g_hash_table_add(*set, value_fold(words[i]));
+	}
+	g_autofree char *f = value_fold(value);
+	size_t len = strlen(f);
+	while (len > 0 && strchr(".!,;", f[len - 1]))
+		f[--len] = '\0';
+	return g_hash_table_contains(*set, f);
+}
+
 static bool
 means_nothing(const char *value)
 {
-	g_autofree char *f = value_fold(value);
-	size_t n = strlen(f);
-	while (n > 0 && strchr(".!,;", f[n - 1]))
-		f[--n] = '\0';
-	for (size_t i = 0; i < G_N_ELEMENTS(nothing_words); i++) {
-		g_autofree char *w = value_fold(nothing_words[i]);
-		if (strcmp(f, w) == 0)
-			return true;
-	}
-	return false;
+	return is_one_of(value, nothing_words, G_N_ELEMENTS(nothing_words), &nothing_set);
 }
 
 /* Collapses white space; NULL for an empty result. */
@@ -814,13 +827,7 @@ static bool
 is_conjunction(const char *item)
 {
 	static const char *words[] = { "and", "&", "or", "و", "أو", "او", "یان" };
-	g_autofree char *f = value_fold(item);
-	for (size_t i = 0; i < G_N_ELEMENTS(words); i++) {
-		g_autofree char *w = value_fold(words[i]);
-		if (strcmp(f, w) == 0)
-			return true;
-	}
-	return false;
+	return is_one_of(item, words, G_N_ELEMENTS(words), &conjunction_set);
 }
 
 /* The items of a written list, split at , ; ، ؛ • and stripped of the

@@ -659,10 +659,20 @@ quoted(const char *line)
 	return *line == '>';
 }
 
+/* Case-folded text; plain ASCII (most lines) takes the cheap way. */
+static char *
+fold_fast(const char *s)
+{
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			return g_utf8_casefold(s, -1);
+	return g_ascii_strdown(s, -1);
+}
+
 static bool
 contains_any(const char *line, const char *const *words, size_t n)
 {
-	g_autofree char *folded = g_utf8_casefold(line, -1);
+	g_autofree char *folded = fold_fast(line);
 	for (size_t i = 0; i < n; i++)
 		if (strstr(folded, words[i]))
 			return true;
@@ -681,7 +691,7 @@ header_line(const char *line, const char **value)
 
 	g_autofree char *label = g_strndup(s, (gsize)(colon - s));
 	g_strstrip(label);
-	g_autofree char *folded = g_utf8_casefold(label, -1);
+	g_autofree char *folded = fold_fast(label);
 	for (size_t i = 0; i < G_N_ELEMENTS(header_labels); i++) {
 		if (strcmp(folded, header_labels[i].label) != 0)
 			continue;
@@ -861,7 +871,7 @@ find_verb(const char *text, bool *at_end)
 static bool
 attribution_text(const char *text)
 {
-	g_autofree char *t = g_utf8_casefold(text, -1);
+	g_autofree char *t = fold_fast(text);
 	g_strstrip(t);
 	if (!g_str_has_suffix(t, ":") || g_utf8_strlen(t, -1) > 300)
 		return false;
@@ -901,7 +911,7 @@ attribution_lines(char **v, int n, int i)
 		}
 		/* Wrapped: the first line must start like an attribution,
 		 * or "Thanks" above one would be taken with it. */
-		g_autofree char *first = g_utf8_casefold(skip_decoration(v[i]), -1);
+		g_autofree char *first = fold_fast(skip_decoration(v[i]));
 		for (size_t o = 0; o < G_N_ELEMENTS(attribution_openers); o++)
 			if (starts_with_word(first, attribution_openers[o]))
 				found = k + 1;
