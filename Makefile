@@ -74,7 +74,8 @@ check: $(BIN) $(UNIT_BINS)
 
 # The same tests, built and run with AddressSanitizer and UBSan.
 sanitize:
-	CONFMAIL_SANITIZED=1 $(MAKE) BUILD=build/san CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	CONFMAIL_SANITIZED=1 $(MAKE) BUILD=build/san RULES_DIR=$(CURDIR)/filters \
+		CFLAGS="-O1 -g -fno-omit-frame-pointer" \
 		SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" check
 
 # The end-to-end intake under valgrind: no errors, nothing definitely lost.
