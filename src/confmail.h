@@ -405,6 +405,7 @@ int cmd_stats(struct command_context *ctx, int argc, char **argv);
 int cmd_check(struct command_context *ctx, int argc, char **argv);
 int cmd_messages(struct command_context *ctx, int argc, char **argv);
 int cmd_reprocess(struct command_context *ctx, int argc, char **argv);
+int cmd_registrations(struct command_context *ctx, int argc, char **argv);
 
 /* main.c helpers, shared by commands */
 void cm_err(const char *fmt, ...) G_GNUC_PRINTF(1, 2);

@@ -16,6 +16,7 @@ static const struct {
 	{ "init", cmd_init, "create or migrate the database" },
 	{ "filter", cmd_filter, "intake of one message on stdin (MDA)" },
 	{ "parse", cmd_parse, "dry run: one JSON object per file" },
+	{ "registrations", cmd_registrations, "list registrations, or show one with its history" },
 	{ "reprocess", cmd_reprocess, "re-run the rules over stored messages" },
 	{ "stats", cmd_stats, "counts of what is recorded" },
 	{ "messages", cmd_messages, "list, show or recover stored messages" },

@@ -75,6 +75,15 @@ equal "over capacity a registration is waitlisted" "$(reg status waiting@x.examp
 equal "stats counts registrations by status" \
 	"$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["registrations"]; print(s["total"], s["by_status"].get("late"), s["by_status"].get("waitlisted"))' "$TMP/stats.json")" \
 	"5 1 1"
+# What organisers read.
+expect_rc 0 "registrations list" "$CONFMAIL" registrations list
+check "... lists every registration" test "$(wc -l <"$TMP/out")" = "$(sql 'SELECT count(*) FROM registrations')"
+check "... with reference, status and name" grep -qE '^ICSSI22-0002 +registered .*Peter Brand \| Legacy Peace Network \| DE' "$TMP/out"
+expect_rc 0 "registrations show REF" "$CONFMAIL" registrations show icssi22-0002
+check "... shows the values in force" grep -q '^organization *Legacy Peace Network' "$TMP/out"
+check "... and the stranger's pending change, with who asked" grep -q 'update  pending  organization: Legacy Peace Network -> Evil Corp  (from mallory@evil.example' "$TMP/out"
+expect_rc 66 "an unknown reference is said to be unknown" "$CONFMAIL" registrations show ICSSI22-9999
+
 # reprocess: better rules fill what worse ones missed, and create nothing twice.
 rm -rf "$TMP/rules" && cp -r "$CONFMAIL_RULES" "$TMP/rules"
 sed -i 's/^\(  label \)city | /\1/' "$TMP/rules/fields.rules"	# forget the "City" label
