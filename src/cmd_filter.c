@@ -52,12 +52,29 @@ record(const struct config *cfg, const struct rules *r, GByteArray *raw, struct 
 	/* The message and what it does to a registration: one transaction.
 	 * A duplicate delivery changes nothing a second time. */
 	rec = messages_record(st, &row, &id, &error);
-	if (rec == RECORD_ERROR ||
-	    (rec == RECORD_NEW && !registry_apply(st, cfg, id, m, &v, fields, participant, now,
-						  false, &reg, &error))) {
+	if (rec == RECORD_ERROR) {
 		store_rollback(st);
 		rc = cm_fail(error);
 		goto out;
+	}
+	if (rec == RECORD_NEW && !registry_apply(st, cfg, id, m, &v, fields, participant, now,
+						 false, &reg, &error)) {
+		store_rollback(st);
+		if (error->code == EX_TEMPFAIL) {
+			rc = cm_fail(error);
+			goto out;
+		}
+		/* Not the moment but the registry failed (a bug, a rule): keep
+		 * the message all the same, so nothing waits in the MTA's queue;
+		 * `confmail reprocess` acts on it once mended. */
+		cm_err("warning: message recorded without acting on it: %s", error->message);
+		g_clear_error(&error);
+		if (!store_begin(st, &error) ||
+		    messages_record(st, &row, &id, &error) == RECORD_ERROR) {
+			store_rollback(st);
+			rc = cm_fail(error);
+			goto out;
+		}
 	}
 	if (!store_commit(st, &error))
 		rc = cm_fail(error);

@@ -84,6 +84,16 @@ check "... shows the values in force" grep -q '^organization *Legacy Peace Netwo
 check "... and the stranger's pending change, with who asked" grep -q 'update  pending  organization: Legacy Peace Network -> Evil Corp  (from mallory@evil.example' "$TMP/out"
 expect_rc 66 "an unknown reference is said to be unknown" "$CONFMAIL" registrations show ICSSI22-9999
 
+# The registry fails (here a trigger stands in for a bug): the message is
+# kept all the same, and reprocess acts on it once mended.
+sql "CREATE TRIGGER boom BEFORE INSERT ON registrations BEGIN SELECT RAISE(ABORT, 'registry broken'); END;"
+msg r8 kept@x.example "Registration" "Name: Kept Anyway" "Organisation: X" | deliver 2>"$TMP/warn"
+equal "a message whose registration fails is still accepted" "$?" 0
+equal "... and stored" "$(sql "SELECT count(*) FROM messages WHERE message_id = 'r8@test.example'")" 1
+check "... with a warning for the MTA's log" grep -q 'recorded without acting on it: .*registry broken' "$TMP/warn"
+equal "... and no half-made registration" "$(sql "SELECT count(*) FROM registrations WHERE email = 'kept@x.example'")" 0
+sql "DROP TRIGGER boom"
+
 # reprocess: better rules fill what worse ones missed, and create nothing twice.
 rm -rf "$TMP/rules" && cp -r "$CONFMAIL_RULES" "$TMP/rules"
 sed -i 's/^\(  label \)city | /\1/' "$TMP/rules/fields.rules"	# forget the "City" label
@@ -91,6 +101,8 @@ msg r7 rana@x.example "Registration" "Name: Rana Example" "City: Duhok" | CONFMA
 equal "with the worse rules the city is unknown" "$(reg "json_extract(fields, '$.city')" rana@x.example)" ""
 before=$(sql "SELECT count(*) FROM registrations")
 "$CONFMAIL" reprocess >"$TMP/reprocess.out"
+equal "reprocess makes the registration the registry missed" "$(sql "SELECT count(*) FROM registrations WHERE email = 'kept@x.example'")" 1
+before=$((before + 1))
 equal "reprocess with the current rules fills it" "$(reg "json_extract(fields, '$.city')" rana@x.example)" Duhok
 check "reprocess says what changed" grep -q "updated (1 field)" "$TMP/reprocess.out"
 equal "reprocess creates no registration twice" "$(sql "SELECT count(*) FROM registrations")" "$before"
