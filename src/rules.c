@@ -289,46 +289,75 @@ parse_condition(struct recipe *rc, const char *text, const char *file, int no, G
 	return true;
 }
 
+/* A rules file is blocks: a head line, then indented body lines.  HEAD
+ * makes the block a head line starts (NULL and *ERROR on a bad one); BODY
+ * reads one body line into it. */
+typedef void *(*head_fn)(struct rules *r, const char *text, const char *path, int no,
+			 GError **error);
+typedef bool (*body_fn)(struct rules *r, void *block, const char *text, const char *path,
+			int no, GError **error);
+
 static bool
-load_recipes(struct rules *r, const char *path, GError **error)
+load_blocks(struct rules *r, const char *path, const char *outside, head_fn head,
+	    body_fn body, GError **error)
 {
 	GArray *lines = read_lines(path, error);
-	struct recipe *cur = NULL;
+	void *cur = NULL;
 	bool ok = true;
 
 	if (!lines)
 		return false;
 	for (guint i = 0; ok && i < lines->len; i++) {
 		struct line *ln = &g_array_index(lines, struct line, i);
-		if (ln->indented) {
-			if (!cur) {
-				g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
-					    "%s:%d: a condition outside a recipe", path, ln->no);
-				ok = false;
-			} else {
-				ok = parse_condition(cur, ln->text, path, ln->no, error);
-			}
-			continue;
-		}
-		/* "class NAME SCORE" or "topic NAME SCORE"; SCORE "!" decides */
-		char kind[16], name[64], score[16];
-		if (sscanf(ln->text, "%15s %63s %15s", kind, name, score) != 3 ||
-		    (strcmp(kind, "class") != 0 && strcmp(kind, "topic") != 0) ||
-		    (strcmp(score, "!") != 0 && atoi(score) == 0)) {
-			g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
-				    "%s:%d: expected 'class NAME SCORE' or 'topic NAME SCORE' "
-				    "(SCORE a number, or '!' to decide at once)", path, ln->no);
+		if (!ln->indented) {
+			cur = head(r, ln->text, path, ln->no, error);
+			ok = cur != NULL;
+		} else if (!cur) {
+			g_set_error(error, CONFMAIL_ERROR, EX_CONFIG, "%s:%d: %s", path, ln->no, outside);
 			ok = false;
-			continue;
+		} else {
+			ok = body(r, cur, ln->text, path, ln->no, error);
 		}
-		cur = g_new0(struct recipe, 1);
-		cur->is_topic = strcmp(kind, "topic") == 0;
-		cur->name = g_strdup(name);
-		cur->score = strcmp(score, "!") == 0 ? 0 : atoi(score);
-		cur->conditions = g_ptr_array_new_with_free_func(condition_free);
-		cur->origin = g_strdup_printf("%s:%d", path, ln->no);
-		g_ptr_array_add(r->recipes, cur);
 	}
+	free_lines(lines);
+	return ok;
+}
+
+/* "class NAME SCORE" or "topic NAME SCORE"; SCORE "!" decides. */
+static void *
+recipe_head(struct rules *r, const char *text, const char *path, int no, GError **error)
+{
+	char kind[16], name[64], score[16];
+	if (sscanf(text, "%15s %63s %15s", kind, name, score) != 3 ||
+	    (strcmp(kind, "class") != 0 && strcmp(kind, "topic") != 0) ||
+	    (strcmp(score, "!") != 0 && atoi(score) == 0)) {
+		g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
+			    "%s:%d: expected 'class NAME SCORE' or 'topic NAME SCORE' "
+			    "(SCORE a number, or '!' to decide at once)", path, no);
+		return NULL;
+	}
+	struct recipe *rc = g_new0(struct recipe, 1);
+	rc->is_topic = strcmp(kind, "topic") == 0;
+	rc->name = g_strdup(name);
+	rc->score = strcmp(score, "!") == 0 ? 0 : atoi(score);
+	rc->conditions = g_ptr_array_new_with_free_func(condition_free);
+	rc->origin = g_strdup_printf("%s:%d", path, no);
+	g_ptr_array_add(r->recipes, rc);
+	return rc;
+}
+
+static bool
+recipe_body(struct rules *r, void *block, const char *text, const char *path, int no,
+	    GError **error)
+{
+	(void)r;
+	return parse_condition(block, text, path, no, error);
+}
+
+static bool
+load_recipes(struct rules *r, const char *path, GError **error)
+{
+	bool ok = load_blocks(r, path, "a condition outside a recipe", recipe_head, recipe_body, error);
 	for (guint i = 0; ok && i < r->recipes->len; i++) {
 		struct recipe *rc = g_ptr_array_index(r->recipes, i);
 		if (rc->conditions->len == 0) {
@@ -337,7 +366,6 @@ load_recipes(struct rules *r, const char *path, GError **error)
 			ok = false;
 		}
 	}
-	free_lines(lines);
 	return ok;
 }
 
@@ -408,54 +436,45 @@ field_line(struct rules *r, struct field_rule *f, const char *text, const char *
 	return false;
 }
 
+/* "field NAME TYPE" */
+static void *
+field_head(struct rules *r, const char *text, const char *path, int no, GError **error)
+{
+	char kw[16], name[64], type[16];
+	if (sscanf(text, "%15s %63s %15s", kw, name, type) != 3 || strcmp(kw, "field") != 0) {
+		g_set_error(error, CONFMAIL_ERROR, EX_CONFIG, "%s:%d: expected 'field NAME TYPE'", path, no);
+		return NULL;
+	}
+	size_t t;
+	for (t = 0; type_names[t]; t++)
+		if (strcmp(type, type_names[t]) == 0)
+			break;
+	if (!type_names[t]) {
+		g_autofree char *known = g_strjoinv(", ", (char **)type_names);
+		g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
+			    "%s:%d: unknown type '%s' (expected one of %s)", path, no, type, known);
+		return NULL;
+	}
+	struct field_rule *f = g_new0(struct field_rule, 1);
+	f->name = g_strdup(name);
+	f->type = (enum field_type)t;
+	f->prose = g_ptr_array_new_with_free_func(prose_free);
+	f->values = g_ptr_array_new_with_free_func(value_rule_free);
+	g_ptr_array_add(r->fields, f);
+	return f;
+}
+
+static bool
+field_body(struct rules *r, void *block, const char *text, const char *path, int no,
+	   GError **error)
+{
+	return field_line(r, block, text, path, no, error);
+}
+
 static bool
 load_fields(struct rules *r, const char *path, GError **error)
 {
-	GArray *lines = read_lines(path, error);
-	struct field_rule *cur = NULL;
-	bool ok = true;
-
-	if (!lines)
-		return false;
-	for (guint i = 0; ok && i < lines->len; i++) {
-		struct line *ln = &g_array_index(lines, struct line, i);
-		if (ln->indented) {
-			if (!cur) {
-				g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
-					    "%s:%d: a rule outside a field", path, ln->no);
-				ok = false;
-			} else {
-				ok = field_line(r, cur, ln->text, path, ln->no, error);
-			}
-			continue;
-		}
-		char kw[16], name[64], type[16];
-		if (sscanf(ln->text, "%15s %63s %15s", kw, name, type) != 3 || strcmp(kw, "field") != 0) {
-			g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
-				    "%s:%d: expected 'field NAME TYPE'", path, ln->no);
-			ok = false;
-			continue;
-		}
-		size_t t;
-		for (t = 0; type_names[t]; t++)
-			if (strcmp(type, type_names[t]) == 0)
-				break;
-		if (!type_names[t]) {
-			g_autofree char *known = g_strjoinv(", ", (char **)type_names);
-			g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
-				    "%s:%d: unknown type '%s' (expected one of %s)", path, ln->no, type, known);
-			ok = false;
-			continue;
-		}
-		cur = g_new0(struct field_rule, 1);
-		cur->name = g_strdup(name);
-		cur->type = (enum field_type)t;
-		cur->prose = g_ptr_array_new_with_free_func(prose_free);
-		cur->values = g_ptr_array_new_with_free_func(value_rule_free);
-		g_ptr_array_add(r->fields, cur);
-	}
-	free_lines(lines);
-	return ok;
+	return load_blocks(r, path, "a rule outside a field", field_head, field_body, error);
 }
 
 char *
