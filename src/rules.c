@@ -561,7 +561,8 @@ header_values(const struct mail *m, const char *name)
 }
 
 static bool
-condition_holds(const struct condition *c, const struct message_view *mv, pcre2_match_data *md)
+condition_holds(const struct condition *c, const struct message_view *mv, const char *all,
+		pcre2_match_data *md)
 {
 	g_autofree char *owned = NULL;
 	const char *subject = "";
@@ -577,21 +578,18 @@ condition_holds(const struct condition *c, const struct message_view *mv, pcre2_
 	case W_SUBJECT: subject = mv->mail->subject; break;
 	case W_HEADER: subject = owned = header_values(mv->mail, c->header); break;
 	case W_BODY: subject = mv->text; break;
-	case W_TEXT:
-		owned = g_strconcat(mv->mail->subject ? mv->mail->subject : "", "\n",
-				    mv->text ? mv->text : "", NULL);
-		subject = owned;
-		break;
+	case W_TEXT: subject = all; break;
 	}
 	bool m = matches(c->re, subject ? subject : "", md);
 	return c->negate ? !m : m;
 }
 
 static bool
-recipe_holds(const struct recipe *rc, const struct message_view *mv, pcre2_match_data *md)
+recipe_holds(const struct recipe *rc, const struct message_view *mv, const char *all,
+	     pcre2_match_data *md)
 {
 	for (guint i = 0; i < rc->conditions->len; i++)
-		if (!condition_holds(g_ptr_array_index(rc->conditions, i), mv, md))
+		if (!condition_holds(g_ptr_array_index(rc->conditions, i), mv, all, md))
 			return false;
 	return true;
 }
@@ -621,12 +619,15 @@ rules_classify(const struct rules *r, const struct message_view *mv, struct verd
 	g_autoptr(GHashTable) classes = g_hash_table_new(g_str_hash, g_str_equal);
 	g_autoptr(GHashTable) topics = g_hash_table_new(g_str_hash, g_str_equal);
 	const char *decided = NULL, *topic = NULL;
+	/* "text" is the subject and the body: made once, not per condition */
+	g_autofree char *all = g_strconcat(mv->mail->subject ? mv->mail->subject : "", "\n",
+					   mv->text ? mv->text : "", NULL);
 
 	for (guint i = 0; i < r->recipes->len; i++) {
 		const struct recipe *rc = g_ptr_array_index(r->recipes, i);
 		if ((!rc->is_topic && decided) || (rc->is_topic && topic))
 			continue;
-		if (!recipe_holds(rc, mv, md))
+		if (!recipe_holds(rc, mv, all, md))
 			continue;
 		GHashTable *scores = rc->is_topic ? topics : classes;
 		if (rc->score == 0) {

@@ -659,13 +659,20 @@ quoted(const char *line)
 	return *line == '>';
 }
 
-/* Case-folded text; plain ASCII (most lines) takes the cheap way. */
+/* Case-folded text.  ASCII, Arabic script and punctuation (nearly every
+ * line here) have no case beyond ASCII's, so they take the cheap way. */
 static char *
 fold_fast(const char *s)
 {
-	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p >= 0x80)
+	for (const char *p = s; *p; p = g_utf8_next_char(p)) {
+		if ((unsigned char)*p < 0x80)
+			continue;
+		gunichar c = g_utf8_get_char(p);
+		bool caseless = (c >= 0x0600 && c <= 0x06FF) || (c >= 0x0750 && c <= 0x077F) ||
+		    (c >= 0x2000 && c <= 0x206F) || (c >= 0xFB50 && c <= 0xFEFF) || c == 0x00A0;
+		if (!caseless)
 			return g_utf8_casefold(s, -1);
+	}
 	return g_ascii_strdown(s, -1);
 }
 

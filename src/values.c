@@ -68,26 +68,32 @@ value_fold(const char *s)
 {
 	g_autofree char *nfc = needs_normalising(s) ? g_utf8_normalize(s, -1, G_NORMALIZE_NFKC)
 	    : g_strdup(s);
-	GString *out = g_string_new(NULL);
+	if (!nfc)
+		return g_strdup("");
+	/* A folded character takes at most 4 bytes and an input character
+	 * at least 1, so 4 bytes per input byte always suffice. */
+	char *out = g_malloc(strlen(nfc) * 4 + 1), *o = out;
 	bool space = false;
 
-	if (!nfc)
-		return g_string_free(out, FALSE);
 	for (const char *p = nfc; *p; p = g_utf8_next_char(p)) {
-		gunichar c = g_utf8_get_char(p);
-		if (g_unichar_isspace(c) || c == '_') {
-			space = out->len > 0;
+		gunichar c = (unsigned char)*p < 0x80 ? (gunichar)*p : g_utf8_get_char(p);
+		if (c < 0x80 ? g_ascii_isspace((int)c) || c == '_' : g_unichar_isspace(c)) {
+			space = o > out;
 			continue;
 		}
-		c = fold_char(c);
+		c = c < 0x80 ? (gunichar)g_ascii_tolower((int)c) : fold_char(c);
 		if (!c)
 			continue;
 		if (space)
-			g_string_append_c(out, ' ');
+			*o++ = ' ';
 		space = false;
-		g_string_append_unichar(out, c);
+		if (c < 0x80)
+			*o++ = (char)c;
+		else
+			o += g_unichar_to_utf8(c, o);
 	}
-	return g_string_free(out, FALSE);
+	*o = '\0';
+	return out;
 }
 
 static gint
