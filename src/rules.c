@@ -161,17 +161,7 @@ rules_use_jit(bool on)
 }
 
 static pcre2_code *
-compile_jit(const char *pattern, const char *file, int line, bool jit, GError **error);
-
-/* A field's pattern: JIT only for runs over many messages. */
-static pcre2_code *
 compile(const char *pattern, const char *file, int line, GError **error)
-{
-	return compile_jit(pattern, file, line, use_jit, error);
-}
-
-static pcre2_code *
-compile_jit(const char *pattern, const char *file, int line, bool jit, GError **error)
 {
 	int code;
 	PCRE2_SIZE offset;
@@ -189,7 +179,7 @@ compile_jit(const char *pattern, const char *file, int line, bool jit, GError **
 	/* JIT is an optimisation: where it is not available, interpret.
 	 * valgrind cannot follow JIT code and reports its reads as
 	 * uninitialised: CONFMAIL_PCRE2_JIT=0 turns it off for such runs. */
-	if (jit)
+	if (use_jit)
 		pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
 	return re;
 }
@@ -290,12 +280,7 @@ parse_condition(struct recipe *rc, const char *text, const char *file, int no, G
 		condition_free(c);
 		return false;
 	}
-	/* Every recipe runs on every message: interpreting them cost more
-	 * than compiling them to machine code, even for one message
-	 * (measured with callgrind).  Field patterns are mostly fallbacks. */
-	const char *env = g_getenv("CONFMAIL_PCRE2_JIT");
-	c->re = compile_jit(g_strstrip((char *)(rest + 2)), file, no,
-			    !(env && strcmp(env, "0") == 0), error);
+	c->re = compile(g_strstrip((char *)(rest + 2)) , file, no, error);
 	if (!c->re) {
 		condition_free(c);
 		return false;
