@@ -24,8 +24,9 @@ DEPFLAGS = -MMD -MP
 # Where the rules are once installed; a binary run from the source tree
 # finds the filters/ beside it first.
 RULES_DIR ?= $(PREFIX)/share/confmail/filters
+TEMPLATES_DIR ?= $(PREFIX)/share/confmail/templates
 ALL_CFLAGS = $(WARNINGS) -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
-	-DCONFMAIL_RULES_DIR='"$(RULES_DIR)"' -DLIBXML2_SONAME='"libxml2.so.2"' $(XML_CFLAGS) \
+	-DCONFMAIL_RULES_DIR='"$(RULES_DIR)"' -DCONFMAIL_TEMPLATES_DIR='"$(TEMPLATES_DIR)"' -DLIBXML2_SONAME='"libxml2.so.2"' $(XML_CFLAGS) \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS)) $(ETPAN_CFLAGS) $(CFLAGS) $(SANFLAGS)
 LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) $(ETPAN_LIBS)
 LDFLAGS += $(SANFLAGS)
@@ -74,7 +75,7 @@ check: $(BIN) $(UNIT_BINS)
 
 # The same tests, built and run with AddressSanitizer and UBSan.
 sanitize:
-	CONFMAIL_SANITIZED=1 $(MAKE) BUILD=build/san RULES_DIR=$(CURDIR)/filters \
+	CONFMAIL_SANITIZED=1 $(MAKE) BUILD=build/san RULES_DIR=$(CURDIR)/filters TEMPLATES_DIR=$(CURDIR)/templates \
 		CFLAGS="-O1 -g -fno-omit-frame-pointer" \
 		SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" check
 

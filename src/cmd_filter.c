@@ -25,6 +25,33 @@ abort_is_tempfail(int sig)
 	_exit(EX_TEMPFAIL);
 }
 
+/* What a new message does: a confirmation applies what it confirms; else
+ * the registry acts on it; then the answer it deserves is queued. */
+static gboolean
+act(struct store *st, const struct config *cfg, const struct rules *r, gint64 id,
+    const struct mail *m, const struct envelope *env, const struct verdict *v,
+    JsonObject *fields, const char *participant, const char *noreply, const char *now,
+    struct registry_result *reg, GError **error)
+{
+	g_autofree char *dir = templates_default_dir();
+	g_autoptr(templates) ts = templates_open(dir);
+	struct reply_context rc = {
+		.st = st, .cfg = cfg, .rules = r, .ts = ts, .message = id, .mail = m, .env = env,
+		.verdict = v, .fields = fields, .noreply = noreply, .now = now,
+	};
+	bool confirmation = false;
+	const char *what;
+
+	if (!reply_confirm(&rc, &confirmation, error))
+		return FALSE;
+	if (confirmation) {
+		memset(reg, 0, sizeof *reg);
+		return TRUE;
+	}
+	return registry_apply(st, cfg, id, m, v, fields, participant, now, false, reg, error) &&
+	    reply_act(&rc, reg, &what, error);
+}
+
 static int
 record(const struct config *cfg, const struct rules *r, GByteArray *raw, struct mail *m,
        const struct envelope *env)
@@ -57,8 +84,8 @@ record(const struct config *cfg, const struct rules *r, GByteArray *raw, struct 
 		rc = cm_fail(error);
 		goto out;
 	}
-	if (rec == RECORD_NEW && !registry_apply(st, cfg, id, m, &v, fields, participant, now,
-						 false, &reg, &error)) {
+	if (rec == RECORD_NEW && !act(st, cfg, r, id, m, env, &v, fields, participant, noreply,
+				      now, &reg, &error)) {
 		store_rollback(st);
 		if (error->code == EX_TEMPFAIL) {
 			rc = cm_fail(error);

@@ -37,6 +37,8 @@ cmd_init(struct command_context *ctx, int argc, char **argv)
 	g_autoptr(store) st = store_open(cfg, STORE_CREATE, &error);
 	if (!st)
 		return cm_fail(error);
+	if (!secret_ensure(cfg, &error))
+		return cm_fail(error);
 	printf("%s: schema version %d\n", cfg->database, store_schema_version(st));
 	return 0;
 }
@@ -55,10 +57,21 @@ cmd_check(struct command_context *ctx, int argc, char **argv)
 	g_autoptr(rules) r = rules_load(dir, &error);
 	if (!r)
 		return cm_fail(error);
+	g_autofree char *tdir = templates_default_dir();
+	g_autoptr(templates) ts = templates_open(tdir);
+	g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
+	bool templates_ok = templates_check(ts, problems, notes);
+	for (guint i = 0; i < problems->len; i++)
+		cm_err("%s", (const char *)g_ptr_array_index(problems, i));
+	if (!templates_ok)
+		return EX_CONFIG;
 	g_autofree char *deadline = g_date_time_format_iso8601(cfg->registration_deadline);
 	printf("%s: OK\n  conference %s (%s)\n  registration until %s (%s)\n  database %s\n"
-	       "  rules %s: OK\n",
+	       "  rules %s: OK\n  templates %s: OK\n",
 	       cfg->path, cfg->name, cfg->reference_prefix, deadline, cfg->timezone,
-	       cfg->database, dir);
+	       cfg->database, dir, tdir);
+	for (guint i = 0; i < notes->len; i++)
+		printf("  note: %s\n", (const char *)g_ptr_array_index(notes, i));
 	return 0;
 }

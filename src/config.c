@@ -52,6 +52,7 @@ static const struct key_spec keys[] = {
 	{ "addresses", "organisers", K_ADDRESSES, F(organisers), NULL, true, NULL },
 
 	{ "store", "database", K_PATH, F(database), NULL, true, NULL },
+	{ "store", "secret_file", K_PATH, F(secret_file), NULL, false, NULL },
 	{ "store", "busy_timeout_ms", K_INT, F(busy_timeout_ms), "10000", false, "0:600000" },
 
 	{ "limits", "max_message_size", K_SIZE, F(max_message_size), "25M", false, NULL },

@@ -68,6 +68,7 @@ struct config {
 
 	/* [store] */
 	char *database;		/* absolute */
+	char *secret_file;	/* the token key; NULL: DATABASE.secret */
 	int busy_timeout_ms;
 
 	/* [limits] */
@@ -229,6 +230,8 @@ void table_free(struct table *t);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(table, table_free)
 /* The code of a name given whole, or NULL. */
 const char *table_lookup(const struct table *t, const char *text);
+/* The INDEX-th name written for CODE (0: the first), else the first. */
+const char *table_name_of(const struct table *t, const char *code, int index);
 /* The code of the longest name found in TEXT at word boundaries. */
 const char *table_search(const struct table *t, const char *text);
 /* Every code whose name is in TEXT, in the order written, once each. */
@@ -369,6 +372,27 @@ struct registry_result {
 	int changed;		/* fields changed (or pending) */
 };
 
+/* One registration as stored. */
+struct registration {
+	gint64 id;
+	char *reference;
+	char *email;
+	char *status;
+	char *name;
+	char *language;
+	char *pending;		/* "cancel" or NULL */
+	JsonObject *fields;
+};
+bool registry_find(struct store *st, gint64 id, struct registration *r);
+void registration_clear(struct registration *r);
+/* Applies the cancellation pending on REG (confirmed by MESSAGE);
+ * *APPLIED false: none was pending (already done, or never asked). */
+gboolean registry_confirm_cancel(struct store *st, gint64 reg, gint64 message, const char *now,
+				 bool *applied, GError **error);
+/* Applies the changes SOURCE (a message) asked for on REG and that wait
+ * for the owner, confirmed by MESSAGE. */
+gboolean registry_confirm_update(struct store *st, gint64 reg, gint64 source, gint64 message,
+				 const char *now, bool *applied, GError **error);
 /* The reference ("ICSSI22-0042") cited in SUBJECT, upper-cased, or NULL. */
 char *registry_reference_in(const char *subject, const char *prefix);
 /* Acts on a registration, update or cancellation carried by MESSAGE (the
@@ -379,6 +403,159 @@ gboolean registry_apply(struct store *st, const struct config *cfg, gint64 messa
 			const struct mail *m, const struct verdict *v, JsonObject *fields,
 			const char *participant, const char *now, bool again,
 			struct registry_result *out, GError **error);
+
+/* template.c: one reply template (confmail-templates(5)) ---------------- */
+
+enum template_part { PART_SUBJECT, PART_TEXT, PART_HTML };
+typedef struct template template;
+/* What a template may name: the global variables, and the members of the
+ * items of each list (NULL: not a list). */
+struct template_schema {
+	const char *const *globals;
+	const char *const *(*items_of)(const char *list);
+};
+/* Parses PATH; a syntax error is EX_CONFIG with file:line. */
+struct template *template_load(const char *path, GError **error);
+void template_free(struct template *t);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(template, template_free)
+bool template_has_html(const struct template *t);
+/* Adds a "file:line: ..." string to PROBLEMS for each variable SCHEMA does
+ * not know. */
+void template_check(const struct template *t, const struct template_schema *schema,
+		    GPtrArray *problems);
+/* PART rendered over VARS; values are HTML-escaped in PART_HTML. */
+char *template_render(const struct template *t, enum template_part part, JsonObject *vars);
+
+/* compose.c: replies built from templates with GMime --------------------- */
+
+typedef struct templates templates;
+/* templates/ beside the binary, else $CONFMAIL_TEMPLATES, else installed. */
+char *templates_default_dir(void);
+/* The templates of DIR, loaded when first asked for. */
+struct templates *templates_open(const char *dir);
+void templates_free(struct templates *ts);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(templates, templates_free)
+/* Template NAME in LANG, else in English (*USED: the language used). */
+const struct template *templates_get(struct templates *ts, const char *lang, const char *name,
+				     const char **used, GError **error);
+/* The labels entry KEY in LANG, else in English, else NULL. */
+const char *templates_label(struct templates *ts, const char *lang, const char *key);
+/* Every template and labels file of every language: errors and unknown
+ * variables to PROBLEMS, missing translations to NOTES.  FALSE when a
+ * problem was found. */
+bool templates_check(struct templates *ts, GPtrArray *problems, GPtrArray *notes);
+/* The languages replies are written in (en, ar, ckb). */
+const char *compose_language(const char *detected);
+/* S made fit for a header: no control characters (CR, LF, NUL, ...),
+ * spaces collapsed, at most MAX characters. */
+char *header_safe(const char *s, gsize max);
+/* FIELDS (the record) as the template list "fields": {field, label, value}
+ * with values written for people in LANG. */
+JsonArray *compose_field_list(struct templates *ts, const struct rules *r, const char *lang,
+			      JsonObject *fields);
+/* The required fields FIELDS lacks, as the list "missing". */
+JsonArray *compose_missing_list(struct templates *ts, const char *lang, JsonObject *fields);
+/* A date (YYYY-MM-DD or a GDateTime) written in LANG. */
+char *compose_date(struct templates *ts, const char *lang, GDateTime *when);
+/* The variables every template may use, for CFG and LANG. */
+JsonObject *compose_vars(const struct config *cfg, struct templates *ts, const char *lang);
+
+struct reply {
+	const char *template;		/* received, updated, ... */
+	const char *language;		/* en, ar, ckb */
+	const char *to_addr, *to_name;
+	const char *reference;		/* the subject tag, or NULL */
+	const char *reply_to;		/* confirm+TOKEN@..., or NULL */
+	const struct mail *answering;	/* threading: In-Reply-To, References */
+	JsonObject *vars;
+};
+/* The message for R; *MESSAGE_ID receives its Message-ID (no brackets). */
+GMimeMessage *compose_reply(const struct config *cfg, struct templates *ts, const struct reply *r,
+			    char **message_id, GError **error);
+/* Whether ADDR is a plain addr-spec we may write to (no spaces, controls,
+ * brackets or quotes; one @). */
+bool compose_address_ok(const char *addr);
+
+/* token.c: stateless confirmation tokens (HMAC-SHA256) ------------------- */
+
+enum token_status { TOKEN_OK, TOKEN_EXPIRED, TOKEN_INVALID };
+/* A token for ACTION on RECORD by ADDRESS, valid until EXPIRES. */
+char *token_make(const char *secret, const char *action, const char *address,
+		 const char *record, GDateTime *expires);
+/* Checks TOKEN for ADDRESS at NOW; on TOKEN_OK (and TOKEN_EXPIRED) sets
+ * *ACTION and *RECORD. */
+enum token_status token_check(const char *secret, const char *token, const char *address,
+			      GDateTime *now, char **action, char **record);
+/* The token a confirmation carries: in a confirm+TOKEN@ recipient, else
+ * "[confirm TOKEN]" in the subject; NULL if none. */
+char *token_in(const char *recipient, const char *subject);
+/* The secret file: [store] secret_file, else DATABASE.secret. */
+char *secret_path(const struct config *cfg);
+/* Creates the secret file (mode 0600) unless it exists. */
+gboolean secret_ensure(const struct config *cfg, GError **error);
+char *secret_load(const struct config *cfg, GError **error);
+
+/* outbox.c: what is to be sent ------------------------------------------- */
+
+struct outgoing {
+	const char *kind;		/* reply, forward, digest, announce */
+	const char *recipient;
+	const char *envelope_from;
+	const char *message_id;
+	const char *template;
+	gint64 source_message;		/* 0: none */
+	gint64 registration;		/* 0: none */
+};
+/* Queues MSG for O->recipient, inside the caller's transaction. */
+gboolean outbox_put(struct store *st, const struct outgoing *o, GMimeMessage *msg,
+		    const char *now, GError **error);
+/* Automatic replies queued to RECIPIENT in the 24 hours before NOW. */
+gint64 outbox_replies_since(struct store *st, const char *recipient, const char *now);
+/* Records a reply not sent, and why (rate limit, machine, ...). */
+gboolean outbox_note_withheld(struct store *st, gint64 message, const char *recipient,
+			      const char *tmpl, const char *reason, const char *now,
+			      GError **error);
+
+/* tickets.c: questions -------------------------------------------------- */
+
+struct ticket_request {
+	gint64 message;
+	const char *email, *name, *language, *topic, *now;
+};
+/* Opens a ticket for a question; REFERENCE receives "ICSSI22-Q-0012". */
+gboolean tickets_open(struct store *st, const struct config *cfg, const struct ticket_request *t,
+		      char reference[32], GError **error);
+
+/* reply.c: the answer a message deserves --------------------------------- */
+
+struct reply_context {
+	struct store *st;
+	const struct config *cfg;
+	const struct rules *rules;
+	struct templates *ts;
+	gint64 message;
+	const struct mail *mail;
+	const struct envelope *env;
+	const struct verdict *verdict;
+	JsonObject *fields;
+	const char *noreply;		/* why not to answer, or NULL */
+	const char *now;
+};
+/* Queues the reply (or none) for what registry_apply did (RES), inside the
+ * caller's transaction; *WHAT names it ("received", "none: ..."). */
+gboolean reply_act(const struct reply_context *c, const struct registry_result *res,
+		   const char **what, GError **error);
+/* Acts on a confirmation (a token in the recipient or subject), applying
+ * the pending change or cancellation it names, and queues the answer.
+ * FALSE with no error: the message carries no token. */
+gboolean reply_confirm(const struct reply_context *c, bool *handled, GError **error);
+
+/* transport.c: delivery ------------------------------------------------- */
+
+/* Writes LEN bytes of DATA (outbox row ID) into MAILDIR/new, durably;
+ * *DELIVERED receives the file's name. */
+gboolean transport_maildir(const char *maildir, gint64 id, const void *data, gsize len,
+			   char **delivered, GError **error);
 
 /* json.c: output -------------------------------------------------------- */
 
@@ -402,6 +579,8 @@ int cmd_init(struct command_context *ctx, int argc, char **argv);
 int cmd_filter(struct command_context *ctx, int argc, char **argv);
 int cmd_parse(struct command_context *ctx, int argc, char **argv);
 int cmd_stats(struct command_context *ctx, int argc, char **argv);
+int cmd_queue(struct command_context *ctx, int argc, char **argv);
+int cmd_preview(struct command_context *ctx, int argc, char **argv);
 int cmd_check(struct command_context *ctx, int argc, char **argv);
 int cmd_messages(struct command_context *ctx, int argc, char **argv);
 int cmd_reprocess(struct command_context *ctx, int argc, char **argv);

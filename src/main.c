@@ -20,6 +20,8 @@ static const struct {
 	{ "reprocess", cmd_reprocess, "re-run the rules over stored messages" },
 	{ "stats", cmd_stats, "counts of what is recorded" },
 	{ "messages", cmd_messages, "list, show or recover stored messages" },
+	{ "queue", cmd_queue, "deliver the outbox (run --once), or list it" },
+	{ "preview", cmd_preview, "show a reply template filled with a sample registration" },
 	{ "check", cmd_check, "validate the configuration" },
 };
 

@@ -86,20 +86,15 @@ first_status(struct store *st, const struct config *cfg, JsonObject *fields, con
 	return complete(fields) ? "registered" : "incomplete";
 }
 
-struct registration {
-	gint64 id;
-	char *reference;
-	char *email;
-	char *status;
-	JsonObject *fields;
-};
-
-static void
+void
 registration_clear(struct registration *r)
 {
 	g_free(r->reference);
 	g_free(r->email);
 	g_free(r->status);
+	g_free(r->name);
+	g_free(r->language);
+	g_free(r->pending);
 	if (r->fields)
 		json_object_unref(r->fields);
 	memset(r, 0, sizeof *r);
@@ -109,7 +104,8 @@ static bool
 load(struct store *st, const char *where, const char *arg, struct registration *r)
 {
 	sqlite3_stmt *stmt;
-	g_autofree char *sql = g_strdup_printf("SELECT id, reference, email, status, fields"
+	g_autofree char *sql = g_strdup_printf("SELECT id, reference, email, status, fields, name,"
+					       " language, pending"
 					       " FROM registrations WHERE %s ORDER BY id LIMIT 1", where);
 	bool found = false;
 
@@ -124,6 +120,9 @@ load(struct store *st, const char *where, const char *arg, struct registration *
 		g_autoptr(JsonNode) n = json_from_string((const char *)sqlite3_column_text(stmt, 4), NULL);
 		r->fields = n && JSON_NODE_HOLDS_OBJECT(n) ? json_object_ref(json_node_get_object(n))
 		    : json_object_new();
+		r->name = g_strdup((const char *)sqlite3_column_text(stmt, 5));
+		r->language = g_strdup((const char *)sqlite3_column_text(stmt, 6));
+		r->pending = g_strdup((const char *)sqlite3_column_text(stmt, 7));
 		found = true;
 	}
 	sqlite3_finalize(stmt);
@@ -345,6 +344,116 @@ registry_apply(struct store *st, const struct config *cfg, gint64 message,
 		ok = change(st, &r, message, fields, owner, again, email, now, out, error);
 	}
 	g_strlcpy(out->status, r.status, sizeof out->status);
+	registration_clear(&r);
+	return ok;
+}
+
+bool
+registry_find(struct store *st, gint64 id, struct registration *r)
+{
+	g_autofree char *arg = g_strdup_printf("%" G_GINT64_FORMAT, id);
+	memset(r, 0, sizeof *r);
+	return load(st, "id = ?1", arg, r);
+}
+
+/* Sets the state of the pending changes of REG that match WHERE. */
+static gboolean
+settle(struct store *st, gint64 reg, const char *where, gint64 message, GError **error)
+{
+	sqlite3_stmt *stmt = NULL;
+	g_autofree char *sql = g_strdup_printf("UPDATE registration_changes SET state = 'applied'"
+					       " WHERE registration = ?1 AND state = 'pending' AND %s",
+					       where);
+	int rc = sqlite3_prepare_v2(store_db(st), sql, -1, &stmt, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(stmt, 1, reg);
+		if (message)
+			sqlite3_bind_int64(stmt, 2, message);
+	}
+	return step_done(st, stmt, rc, "settling pending changes", error);
+}
+
+gboolean
+registry_confirm_cancel(struct store *st, gint64 reg, gint64 message, const char *now,
+			bool *applied, GError **error)
+{
+	struct registration r = { 0 };
+	*applied = false;
+	if (!registry_find(st, reg, &r))
+		return TRUE;
+	gboolean ok = TRUE;
+	if (g_strcmp0(r.pending, "cancel") == 0 && strcmp(r.status, "cancelled") != 0) {
+		char *old = r.status;
+		r.status = g_strdup("cancelled");
+		ok = add_change(st, r.id, message, now, "status", NULL, old, r.status, "applied",
+				r.email, error) &&
+		    settle(st, r.id, "kind = 'cancel'", 0, error) && save(st, &r, now, error) &&
+		    link_message(st, message, r.id, error);
+		g_free(old);
+		if (ok) {
+			sqlite3_stmt *stmt = NULL;
+			int rc = sqlite3_prepare_v2(store_db(st),
+						    "UPDATE registrations SET pending = NULL WHERE id = ?",
+						    -1, &stmt, NULL);
+			if (rc == SQLITE_OK)
+				sqlite3_bind_int64(stmt, 1, r.id);
+			ok = step_done(st, stmt, rc, "clearing the cancellation", error);
+		}
+		*applied = ok;
+	}
+	registration_clear(&r);
+	return ok;
+}
+
+gboolean
+registry_confirm_update(struct store *st, gint64 reg, gint64 source, gint64 message,
+			const char *now, bool *applied, GError **error)
+{
+	struct registration r = { 0 };
+	*applied = false;
+	if (!registry_find(st, reg, &r))
+		return TRUE;
+	sqlite3_stmt *stmt = NULL;
+	int rc = sqlite3_prepare_v2(store_db(st),
+				    "SELECT field, new_value FROM registration_changes WHERE registration = ?1"
+				    " AND message = ?2 AND kind = 'update' AND state = 'pending' ORDER BY id",
+				    -1, &stmt, NULL);
+	int n = 0;
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(stmt, 1, reg);
+		sqlite3_bind_int64(stmt, 2, source);
+		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+			const char *field = (const char *)sqlite3_column_text(stmt, 0);
+			const char *text = (const char *)sqlite3_column_text(stmt, 1);
+			if (!field || !text)
+				continue;
+			/* the history keeps strings bare and the rest as JSON */
+			JsonNode *v = json_from_string(text, NULL);
+			if (!v || JSON_NODE_HOLDS_OBJECT(v) ||
+			    (JSON_NODE_HOLDS_VALUE(v) && json_node_get_value_type(v) == G_TYPE_STRING)) {
+				if (v)
+					json_node_unref(v);
+				v = json_node_new(JSON_NODE_VALUE);
+				json_node_set_string(v, text);
+			}
+			json_object_set_member(r.fields, field, v);
+			n++;
+		}
+	}
+	sqlite3_finalize(stmt);
+	gboolean ok = TRUE;
+	if (rc != SQLITE_DONE) {
+		store_set_error(st, rc, "reading pending changes", error);
+		ok = FALSE;
+	} else if (n > 0) {
+		if (strcmp(r.status, "incomplete") == 0 && complete(r.fields)) {
+			g_free(r.status);
+			r.status = g_strdup("registered");
+		}
+		ok = settle(st, r.id, "kind = 'update' AND message = ?2", source, error) &&
+		    save(st, &r, now, error) && link_message(st, message, r.id, error);
+		*applied = ok;
+	}
 	registration_clear(&r);
 	return ok;
 }

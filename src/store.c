@@ -97,6 +97,51 @@ static const char *migrations[] = {
 	");"
 	"CREATE INDEX registration_changes_by_registration ON registration_changes(registration);"
 	"ALTER TABLE messages ADD COLUMN registration INTEGER REFERENCES registrations(id);",
+
+	/* 3: the outbox (the queue runner delivers it), replies withheld and
+	 * why, and questions' tickets */
+	"CREATE TABLE outbox ("
+	"  id INTEGER PRIMARY KEY,"
+	"  created_at TEXT NOT NULL,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('reply', 'forward', 'digest', 'announce')),"
+	"  template TEXT,"
+	"  envelope_from TEXT NOT NULL,"	/* '' is the null sender */
+	"  recipient TEXT NOT NULL,"
+	"  message_id TEXT,"
+	"  source_message INTEGER REFERENCES messages(id),"
+	"  registration INTEGER REFERENCES registrations(id),"
+	"  content BLOB NOT NULL,"		/* the whole MIME message */
+	"  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN"
+	"    ('queued', 'deferred', 'sent', 'failed')),"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_attempt_at TEXT NOT NULL,"
+	"  last_error TEXT,"
+	"  sent_at TEXT"
+	");"
+	"CREATE INDEX outbox_due ON outbox(state, next_attempt_at);"
+	"CREATE INDEX outbox_by_recipient ON outbox(recipient, created_at);"
+	"CREATE TABLE replies_withheld ("
+	"  id INTEGER PRIMARY KEY,"
+	"  at TEXT NOT NULL,"
+	"  message INTEGER REFERENCES messages(id),"
+	"  recipient TEXT,"
+	"  template TEXT,"
+	"  reason TEXT NOT NULL"
+	");"
+	"CREATE TABLE tickets ("
+	"  id INTEGER PRIMARY KEY,"
+	"  reference TEXT NOT NULL UNIQUE,"	/* ICSSI22-Q-0012 */
+	"  email TEXT NOT NULL,"
+	"  name TEXT,"
+	"  language TEXT,"
+	"  topic TEXT,"
+	"  status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'answered', 'closed')),"
+	"  assignee TEXT,"
+	"  message INTEGER REFERENCES messages(id),"
+	"  created_at TEXT NOT NULL,"
+	"  updated_at TEXT NOT NULL"
+	");"
+	"ALTER TABLE messages ADD COLUMN ticket INTEGER REFERENCES tickets(id);",
 };
 
 int

@@ -16,6 +16,7 @@
 struct table {
 	GHashTable *by_name;	/* folded name -> code */
 	GPtrArray *names;	/* folded names, longest first, for searching */
+	GHashTable *by_code;	/* code -> the names as written (GStrv) */
 };
 
 
@@ -108,6 +109,7 @@ table_free(struct table *t)
 	if (!t)
 		return;
 	g_hash_table_destroy(t->by_name);
+	g_hash_table_destroy(t->by_code);
 	g_ptr_array_free(t->names, TRUE);
 	g_free(t);
 }
@@ -125,6 +127,7 @@ table_load(const char *path, GError **error)
 	g_autoptr(table) t = g_new0(struct table, 1);
 	t->by_name = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
 	t->names = g_ptr_array_new_with_free_func(g_free);
+	t->by_code = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
 	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
 	for (int i = 0; lines[i]; i++) {
 		char *line = g_strstrip(lines[i]);
@@ -138,8 +141,12 @@ table_load(const char *path, GError **error)
 		}
 		*tab = '\0';
 		g_auto(GStrv) names = g_strsplit(tab + 1, "|", -1);
+		for (int n = 0; names[n]; n++)
+			g_strstrip(names[n]);
+		if (!g_hash_table_contains(t->by_code, line))
+			g_hash_table_insert(t->by_code, g_strdup(line), g_strdupv(names));
 		for (int n = 0; names[n]; n++) {
-			char *key = value_fold(g_strstrip(names[n]));
+			char *key = value_fold(names[n]);
 			if (!*key || g_hash_table_contains(t->by_name, key)) {
 				g_free(key);
 				continue;
@@ -150,6 +157,18 @@ table_load(const char *path, GError **error)
 	}
 	g_ptr_array_sort(t->names, longest_first);
 	return g_steal_pointer(&t);
+}
+
+const char *
+table_name_of(const struct table *t, const char *code, int index)
+{
+	char **names = t ? g_hash_table_lookup(t->by_code, code) : NULL;
+	if (!names)
+		return NULL;
+	for (int i = 0; names[i]; i++)
+		if (i == index && *names[i])
+			return names[i];
+	return *names[0] ? names[0] : NULL;
 }
 
 /* Whether NAME occurs in HAY at word boundaries. */
