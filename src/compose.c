@@ -230,6 +230,10 @@ header_safe(const char *s, gsize max)
 			n++;
 			space = false;
 		}
+		/* text that looks like an encoded-word would be decoded by the
+		 * reader, CR LF and all: "=?" never reaches a header as such */
+		if (c == '?' && out->len && out->str[out->len - 1] == '=')
+			g_string_append_c(out, ' ');
 		g_string_append_unichar(out, c);
 		n++;
 	}
@@ -414,6 +418,20 @@ text_part(const char *subtype, const char *text)
 	return GMIME_PART(p);
 }
 
+/* Whether ID (without <>) is a msg-id we may cite: dot-atom text, one @,
+ * not absurdly long (RFC 5322 section 3.6.4). */
+static bool
+msgid_ok(const char *id)
+{
+	const char *at = strchr(id, '@');
+	if (!at || at == id || !at[1] || strchr(at + 1, '@') || strlen(id) > 250)
+		return false;
+	for (const char *p = id; *p; p++)
+		if (!g_ascii_isalnum(*p) && !strchr("!#$%&'*+/=?^_`{|}~.-@", *p))
+			return false;
+	return true;
+}
+
 /* A mailbox whose name is encoded as UTF-8 when it needs encoding (GMime
  * would otherwise pick the smallest charset that fits, windows-1251 for a
  * dash). */
@@ -472,15 +490,27 @@ compose_reply(const struct config *cfg, struct templates *ts, const struct reply
 
 	/* Threading: answer the participant's message in its own thread. */
 	const char *parent = r->answering ? r->answering->message_id : NULL;
-	g_autofree char *parent_id = parent ? header_safe(parent, 900) : NULL;
-	if (parent_id && *parent_id && !strpbrk(parent_id, "<> ")) {
+	if (parent && msgid_ok(parent)) {
+		const char *parent_id = parent;
 		g_autofree char *bracketed = g_strdup_printf("<%s>", parent_id);
+		/* the thread so far: its valid ids, the last few (RFC 5322
+		 * allows trimming), then the message answered */
 		const char *refs = mail_header(r->answering, "References");
-		g_autofree char *refs_safe = refs ? header_safe(refs, 900) : NULL;
-		g_autofree char *references = refs_safe && *refs_safe
-		    ? g_strdup_printf("%s %s", refs_safe, bracketed) : g_strdup(bracketed);
+		g_autoptr(GString) references = g_string_new(NULL);
+		g_auto(GStrv) ids = g_strsplit_set(refs ? refs : "", "<> \t\r\n,", -1);
+		guint n = g_strv_length(ids), kept = 0;
+		for (guint i = n; i > 0 && kept < 10; i--) {
+			const char *id = ids[i - 1];
+			if (!*id || !msgid_ok(id) || strcmp(id, parent_id) == 0)
+				continue;
+			g_string_prepend(references, "> ");
+			g_string_prepend(references, id);
+			g_string_prepend_c(references, '<');
+			kept++;
+		}
+		g_string_append(references, bracketed);
 		g_mime_object_set_header(top, "In-Reply-To", bracketed, NULL);
-		g_mime_object_set_header(top, "References", references, NULL);
+		g_mime_object_set_header(top, "References", references->str, NULL);
 	}
 	/* RFC 3834: say we are a machine, and mark the loop. */
 	g_mime_object_set_header(top, "Auto-Submitted", "auto-replied", NULL);
