@@ -152,7 +152,7 @@ count(struct store *st, const char *sql, gint64 *n, GError **error)
 }
 
 /* An object of zero counts, for the parts whose tables come with later
- * issues (registrations, tickets, list, outbox). */
+ * issues (the list's subscribers). */
 static void
 add_zeros(JsonBuilder *b, const char *key, const char *const *names)
 {
@@ -175,7 +175,6 @@ json_stats(struct store *st, GError **error)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
 	gint64 total = 0, quarantined = 0, deliveries = 0;
-	static const char *const tickets[] = { "open", "total", NULL };
 	static const char *const subs[] = { "active", "total", NULL };
 	static const char *const outbox[] = { "queued", "deferred", "sent", "failed", NULL };
 
@@ -207,9 +206,27 @@ json_stats(struct store *st, GError **error)
 			 "SELECT status, count(*) FROM registrations GROUP BY 1 ORDER BY 1", error))
 		return NULL;
 	json_builder_end_object(b);
-	add_zeros(b, "tickets", tickets);
+	gint64 open = 0, asked = 0;
+	if (!count(st, "SELECT count(*) FROM tickets WHERE status = 'open'", &open, error) ||
+	    !count(st, "SELECT count(*) FROM tickets", &asked, error))
+		return NULL;
+	json_builder_set_member_name(b, "tickets");
+	json_builder_begin_object(b);
+	add_int(b, "open", open);
+	add_int(b, "total", asked);
+	json_builder_end_object(b);
 	add_zeros(b, "subscribers", subs);
-	add_zeros(b, "outbox", outbox);
+	json_builder_set_member_name(b, "outbox");
+	json_builder_begin_object(b);
+	for (int i = 0; outbox[i]; i++) {
+		g_autofree char *sql = g_strdup_printf("SELECT count(*) FROM outbox WHERE state = '%s'",
+						       outbox[i]);
+		gint64 n = 0;
+		if (!count(st, sql, &n, error))
+			return NULL;
+		add_int(b, outbox[i], n);
+	}
+	json_builder_end_object(b);
 	json_builder_end_object(b);
 	return to_line(b);
 }

@@ -218,10 +218,12 @@ reply_act(const struct reply_context *c, const struct registry_result *res, cons
 		 * in the language it registered in. */
 		bool to_owner = strcmp(res->action, "update-pending") == 0 ||
 		    strcmp(res->action, "cancel-pending") == 0;
+		/* The answer goes to the registered address: a colleague who
+		 * forwarded a registration is not the one who needs the reference. */
+		a.to = r.email;
+		a.to_name = r.name ? r.name : c->mail->from_name;
 		if (to_owner) {
 			set_str(a.vars, "requested_by", sender);
-			a.to = r.email;
-			a.to_name = r.name;
 			a.language = lang = compose_language(r.language);
 			json_object_unref(a.vars);
 			a.vars = compose_vars(c->cfg, c->ts, lang);
