@@ -470,8 +470,17 @@ compose_reply(const struct config *cfg, struct templates *ts, const struct reply
 	}
 	g_autofree char *subject_raw = template_render(t, PART_SUBJECT, r->vars);
 	g_autofree char *subject_text = header_safe(subject_raw, 160);
-	g_autofree char *subject = r->reference && *r->reference && !strstr(subject_text, r->reference)
-	    ? g_strdup_printf("[%s] %s", r->reference, subject_text) : g_strdup(subject_text);
+	g_autoptr(GString) subject = g_string_new(subject_text);
+	if (r->reference && *r->reference && !strstr(subject_text, r->reference)) {
+		g_string_prepend(subject, "] ");
+		g_string_prepend(subject, r->reference);
+		g_string_prepend_c(subject, '[');
+	}
+	/* the token rides in the subject too: a reply that loses the
+	 * Reply-To address still confirms */
+	g_autofree char *token = r->reply_to ? token_in(r->reply_to, NULL) : NULL;
+	if (token)
+		g_string_append_printf(subject, " [confirm %s]", token);
 	g_autofree char *text = template_render(t, PART_TEXT, r->vars);
 
 	GMimeMessage *msg = g_mime_message_new(TRUE);
@@ -482,7 +491,7 @@ compose_reply(const struct config *cfg, struct templates *ts, const struct reply
 	add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, to_name, r->to_addr);
 	if (r->reply_to)
 		add_mailbox(msg, GMIME_ADDRESS_TYPE_REPLY_TO, from_name, r->reply_to);
-	g_mime_message_set_subject(msg, subject, "utf-8");
+	g_mime_message_set_subject(msg, subject->str, "utf-8");
 	g_autoptr(GDateTime) now = confmail_now();
 	g_mime_message_set_date(msg, now);
 	g_autofree char *mid = g_mime_utils_generate_message_id(cfg->domain);
@@ -535,6 +544,42 @@ compose_reply(const struct config *cfg, struct templates *ts, const struct reply
 	}
 	g_mime_message_set_mime_part(msg, body);
 	g_object_unref(body);
+	*message_id = g_steal_pointer(&mid);
+	return msg;
+}
+
+GMimeMessage *
+compose_forward(const struct config *cfg, const struct mail *m, const char *subject,
+		const char *text, char **message_id)
+{
+	GMimeMessage *msg = g_mime_message_new(TRUE);
+	GMimeObject *top = GMIME_OBJECT(msg);
+	g_autofree char *from_name = header_safe(cfg->name, 120);
+	g_autofree char *subject_safe = header_safe(subject, 200);
+
+	add_mailbox(msg, GMIME_ADDRESS_TYPE_FROM, from_name, cfg->from_address);
+	for (int i = 0; cfg->organisers && cfg->organisers[i]; i++)
+		add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, NULL, cfg->organisers[i]);
+	g_mime_message_set_subject(msg, subject_safe, "utf-8");
+	g_autoptr(GDateTime) now = confmail_now();
+	g_mime_message_set_date(msg, now);
+	g_autofree char *mid = g_mime_utils_generate_message_id(cfg->domain);
+	g_mime_message_set_message_id(msg, mid);
+	g_mime_object_set_header(top, "Auto-Submitted", "auto-generated", NULL);
+	g_mime_object_set_header(top, "X-Loop", cfg->loop_id, NULL);
+
+	GMimeMultipart *mixed = g_mime_multipart_new_with_subtype("mixed");
+	GMimePart *note = text_part("plain", text);
+	g_mime_multipart_add(mixed, GMIME_OBJECT(note));
+	g_object_unref(note);
+	if (m->message) {
+		/* the participant's own message, whole, for the organisers */
+		GMimeMessagePart *original = g_mime_message_part_new_with_message("rfc822", m->message);
+		g_mime_multipart_add(mixed, GMIME_OBJECT(original));
+		g_object_unref(original);
+	}
+	g_mime_message_set_mime_part(msg, GMIME_OBJECT(mixed));
+	g_object_unref(mixed);
 	*message_id = g_steal_pointer(&mid);
 	return msg;
 }

@@ -73,7 +73,7 @@ struct config {
 
 	/* [limits] */
 	gint64 max_message_size;
-	int replies_per_address_per_day;
+	int max_replies_per_day;
 
 	/* [intake] */
 	char *loop_id;		/* our X-Loop value */
@@ -472,6 +472,9 @@ struct reply {
 /* The message for R; *MESSAGE_ID receives its Message-ID (no brackets). */
 GMimeMessage *compose_reply(const struct config *cfg, struct templates *ts, const struct reply *r,
 			    char **message_id, GError **error);
+/* A message to the organisers: TEXT, then M attached as message/rfc822. */
+GMimeMessage *compose_forward(const struct config *cfg, const struct mail *m, const char *subject,
+			      const char *text, char **message_id);
 /* Whether ADDR is a plain addr-spec we may write to (no spaces, controls,
  * brackets or quotes; one @). */
 bool compose_address_ok(const char *addr);

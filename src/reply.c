@@ -5,7 +5,7 @@
  * it reports was recorded.
  *
  * Never to a machine (RFC 3834, noreply.c), never more than
- * [limits] replies_per_address_per_day to one address: what is withheld is
+ * [limits] max_replies_per_day to one address: what is withheld is
  * recorded, with the reason, for the organisers.
  */
 #include "confmail.h"
@@ -142,8 +142,8 @@ send(const struct reply_context *c, struct answer *a, gint64 registration, const
 		reason = c->noreply;
 	else if (!compose_address_ok(a->to))
 		reason = "no address to answer";
-	else if (outbox_replies_since(c->st, a->to, c->now) >= c->cfg->replies_per_address_per_day)
-		reason = "replies_per_address_per_day reached";
+	else if (outbox_replies_since(c->st, a->to, c->now) >= c->cfg->max_replies_per_day)
+		reason = "max_replies_per_day reached";
 	if (reason) {
 		*what = a->template;
 		return outbox_note_withheld(c->st, c->message, a->to, a->template, reason, c->now, error);
@@ -164,6 +164,35 @@ send(const struct reply_context *c, struct answer *a, gint64 registration, const
 	};
 	*what = a->template;
 	return outbox_put(c->st, &o, msg, c->now, error);
+}
+
+/* A late registration: the organisers decide, so they get it whole. */
+static gboolean
+forward_late(const struct reply_context *c, const struct registration *r, GError **error)
+{
+	g_autofree char *subject = g_strdup_printf("[%s] Late registration from %s: please decide",
+						   r->reference, r->name ? r->name : r->email);
+	g_autofree char *deadline = c->cfg->registration_deadline
+	    ? g_date_time_format(c->cfg->registration_deadline, "%Y-%m-%d") : g_strdup("?");
+	g_autofree char *text = g_strdup_printf(
+		"A registration arrived after the deadline (%s) and is recorded as late:\n\n"
+		"  reference  %s\n  name       %s\n  address    %s\n  received   %s\n\n"
+		"The participant was told that registration by email is closed and that\n"
+		"you will decide.  Their message is attached.\n\n"
+		"  confmail registrations show %s\n",
+		deadline, r->reference, r->name ? r->name : "-", r->email, c->now, r->reference);
+	g_autofree char *mid = NULL;
+	g_autoptr(GMimeMessage) msg = compose_forward(c->cfg, c->mail, subject, text, &mid);
+	for (int i = 0; c->cfg->organisers && c->cfg->organisers[i]; i++) {
+		struct outgoing o = {
+			.kind = "forward", .recipient = c->cfg->organisers[i],
+			.envelope_from = c->cfg->from_address, .message_id = mid, .template = "late",
+			.source_message = c->message, .registration = r->id,
+		};
+		if (!outbox_put(c->st, &o, msg, c->now, error))
+			return FALSE;
+	}
+	return TRUE;
 }
 
 static char *
@@ -234,6 +263,8 @@ reply_act(const struct reply_context *c, const struct registry_result *res, cons
 		if (strcmp(res->action, "created") == 0) {
 			a.template = strcmp(r.status, "late") == 0 ? "late"
 			    : strcmp(r.status, "waitlisted") == 0 ? "waitlisted" : "received";
+			if (strcmp(r.status, "late") == 0 && !c->noreply)
+				ok = forward_late(c, &r, error);
 		} else if (strcmp(res->action, "updated") == 0) {
 			a.template = res->changed ? "updated" : "received";
 			json_object_set_array_member(a.vars, "changes",

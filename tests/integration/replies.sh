@@ -102,6 +102,11 @@ row=$(sql "SELECT recipient, template FROM outbox ORDER BY id DESC LIMIT 1")
 equal "confirm: the registered address is asked to confirm the change" "$row" "hana@nineveh.example|confirm-change"
 token_rcpt=$(reply_to_of_last)
 check "confirm: the request carries a confirm+TOKEN@ reply address" test -n "$token_rcpt"
+tok=${token_rcpt#confirm+}; tok=${tok%@*}
+case $(header "$TMP/last.eml" Subject) in
+*"[confirm $tok]") ok "confirm: ... and the token in its subject" ;;
+*) notok "confirm: ... and the token in its subject ($(header "$TMP/last.eml" Subject))" ;;
+esac
 
 # The stranger cannot confirm it, even with the token.
 reg someone@else.example "Re: confirm" "yes" c0@else.example | deliver -r "$token_rcpt"
@@ -154,13 +159,23 @@ new_instance limit
 for i in $(seq 1 12); do
 	reg busy@example.org "Question $i" "Is there a visa on arrival in Sulaymaniyah? ($i)" "q$i@example.org" | deliver -r info@icssi.example
 done
-equal "limit: at most replies_per_address_per_day replies to one address" "$(sql "SELECT count(*) FROM outbox")" 10
-equal "limit: the rest are recorded for the organisers" "$(sql "SELECT count(*) FROM replies_withheld WHERE reason LIKE 'replies_per_address%'")" 2
+equal "limit: at most max_replies_per_day replies to one address" "$(sql "SELECT count(*) FROM outbox")" 10
+equal "limit: the rest are recorded for the organisers" "$(sql "SELECT count(*) FROM replies_withheld WHERE reason LIKE 'max_replies_per_day%'")" 2
 equal "limit: every question still has its ticket" "$(sql "SELECT count(*) FROM tickets")" 12
 CONFMAIL_NOW=2022-01-26T09:30:00Z deliver -r info@icssi.example < <(reg busy@example.org "Question 13" "Where is the venue?" q13@example.org)
 equal "limit: a day later, replies resume" "$(sql "SELECT count(*) FROM outbox")" 11
 "$CONFMAIL" -c "$CONF" stats --json >"$TMP/stats.json"
 equal "stats: outbox and tickets are counted" "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["outbox"]["queued"], d["tickets"]["open"], d["tickets"]["total"])' "$TMP/stats.json")" "11 13 13"
+
+# --- A late registration: the participant is told, the organisers decide ----
+new_instance late
+CONFMAIL_NOW=2022-02-20T09:00:00Z deliver -r register@icssi.example < <(reg late@example.org "Registration" "$FORM" late1@example.org)
+equal "late: the participant gets the 'late' answer, each organiser the registration" \
+	"$(sql "SELECT group_concat(kind || ':' || template || ':' || recipient, ' ') FROM outbox")" \
+	"forward:late:organisers@icssi.example forward:late:coordination@icssi.example reply:late:late@example.org"
+sql "SELECT content FROM outbox WHERE kind = 'forward' LIMIT 1" >"$TMP/fwd.eml"
+check "late: the forward carries the participant's message whole (message/rfc822)" grep -q '^Content-Type: message/rfc822' "$TMP/fwd.eml"
+check "late: ... and is itself marked automatic" grep -q '^Auto-Submitted: auto-generated' "$TMP/fwd.eml"
 
 # --- Two confmail instances answering each other stop at once ---------------
 new_instance loopb
