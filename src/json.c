@@ -216,6 +216,13 @@ json_stats(struct store *st, GError **error)
 	add_int(b, "total", asked);
 	json_builder_end_object(b);
 	add_zeros(b, "subscribers", subs);
+	gint64 withheld = 0;
+	if (!count(st, "SELECT count(*) FROM replies_withheld", &withheld, error))
+		return NULL;
+	json_builder_set_member_name(b, "replies");
+	json_builder_begin_object(b);
+	add_int(b, "withheld", withheld);
+	json_builder_end_object(b);
 	json_builder_set_member_name(b, "outbox");
 	json_builder_begin_object(b);
 	for (int i = 0; outbox[i]; i++) {

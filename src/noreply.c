@@ -17,7 +17,7 @@ static const char *machine_locals[] = {
 
 /* Headers whose mere presence marks list or automatic mail. */
 static const char *marker_headers[] = {
-	"List-Id", "List-Post", "X-Autoreply", "X-Autorespond",
+	"List-Id", "List-Post", "List-Unsubscribe", "X-Autoreply", "X-Autorespond",
 	"X-Auto-Response-Suppress", "Feedback-ID",
 };
 

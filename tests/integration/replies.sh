@@ -82,6 +82,7 @@ fi
 
 # --- Confirmations ---------------------------------------------------------
 new_instance confirm
+equal "confirm: init made the token secret, readable by its owner only" "$(stat -c %a "$CONFMAIL_DATABASE.secret")" 600
 reg() {	# reg FROM SUBJECT BODY MESSAGE-ID
 	printf 'From: %s\nTo: register@icssi.example\nSubject: %s\nMessage-ID: <%s>\nDate: Mon, 24 Jan 2022 09:00:00 +0000\n\n%s\n' "$1" "$2" "$4" "$3"
 }
@@ -148,12 +149,17 @@ new_instance machines
 reg noreply@bank.example "Registration" "$FORM" m1@bank.example | deliver -r register@icssi.example
 printf 'From: hana@nineveh.example\nTo: register@icssi.example\nSubject: Registration\nMessage-ID: <m2@n.example>\nPrecedence: bulk\n\n%s\n' "$FORM" | deliver -r register@icssi.example
 printf 'From: hana2@nineveh.example\nTo: register@icssi.example\nSubject: Registration\nMessage-ID: <m3@n.example>\nList-Id: <x.lists.example>\n\n%s\n' "$FORM" | deliver -r register@icssi.example
+printf 'From: hana6@nineveh.example\nTo: register@icssi.example\nSubject: Registration\nMessage-ID: <m7@n.example>\nList-Unsubscribe: <mailto:u@lists.example>\n\n%s\n' "$FORM" | deliver -r register@icssi.example
+reg info-request@lists.example "Registration" "$FORM" m8@lists.example | deliver -r register@icssi.example
+reg owner-ngo@lists.example "Registration" "$FORM" m9@lists.example | deliver -r register@icssi.example
+printf 'From: hana7@nineveh.example\nTo: register@icssi.example\nSubject: Registration\nMessage-ID: <m10@n.example>\nX-Auto-Response-Suppress: All\n\n%s\n' "$FORM" | deliver -r register@icssi.example
 printf 'From: hana3@nineveh.example\nTo: register@icssi.example\nSubject: Registration\nMessage-ID: <m4@n.example>\nAuto-Submitted: auto-generated\n\n%s\n' "$FORM" | deliver -r register@icssi.example
 printf 'From: hana4@nineveh.example\nTo: register@icssi.example\nSubject: Registration\nMessage-ID: <m5@n.example>\nX-Loop: register@icssi.example\n\n%s\n' "$FORM" | deliver -r register@icssi.example
 reg hana5@nineveh.example "Registration" "$FORM" m6@n.example | deliver -r register@icssi.example -f ''
-equal "machines: no reply to noreply@, Precedence: bulk, List-Id, Auto-Submitted, our X-Loop, the null sender" "$(sql "SELECT count(*) FROM outbox")" 0
-# (the null sender's message reads as a bounce: nothing to withhold)
-equal "machines: each withheld reply is recorded with its reason" "$(sql "SELECT group_concat(reason, '; ') FROM replies_withheld")" "From is a machine address; Precedence: bulk, list or junk; list or automatic mail header; Auto-Submitted; our own X-Loop"
+equal "machines: no reply to noreply@, Precedence: bulk, List-Id, List-Unsubscribe, *-request, owner-*, X-Auto-Response-Suppress, Auto-Submitted, our X-Loop, the null sender" "$(sql "SELECT count(*) FROM outbox")" 0
+# (the null sender's message reads as a bounce, the List-Unsubscribe one as list
+# mail: nothing to withhold)
+equal "machines: each withheld reply is recorded with its reason" "$(sql "SELECT group_concat(reason, '; ') FROM replies_withheld")" "From is a machine address; Precedence: bulk, list or junk; list or automatic mail header; From is a machine address; From is a machine address; list or automatic mail header; Auto-Submitted; our own X-Loop"
 
 new_instance limit
 for i in $(seq 1 12); do
@@ -165,7 +171,7 @@ equal "limit: every question still has its ticket" "$(sql "SELECT count(*) FROM 
 CONFMAIL_NOW=2022-01-26T09:30:00Z deliver -r info@icssi.example < <(reg busy@example.org "Question 13" "Where is the venue?" q13@example.org)
 equal "limit: a day later, replies resume" "$(sql "SELECT count(*) FROM outbox")" 11
 "$CONFMAIL" -c "$CONF" stats --json >"$TMP/stats.json"
-equal "stats: outbox and tickets are counted" "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["outbox"]["queued"], d["tickets"]["open"], d["tickets"]["total"])' "$TMP/stats.json")" "11 13 13"
+equal "stats: outbox, tickets and withheld replies are counted" "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["outbox"]["queued"], d["tickets"]["open"], d["tickets"]["total"], d["replies"]["withheld"])' "$TMP/stats.json")" "11 13 13 2"
 
 # --- A late registration: the participant is told, the organisers decide ----
 new_instance late
