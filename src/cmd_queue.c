@@ -1,12 +1,16 @@
 /*
- * cmd_queue.c - `confmail queue run --once | list`: deliver what the
- * outbox holds.  This first runner knows the maildir transport only; the
- * SMTP runner (leases, backoff, daemon) is the queue issue's.
+ * cmd_queue.c - `confmail queue run --once | list | show | retry | drop`:
+ * deliver what the outbox holds.  Each row is claimed with a lease, sent
+ * over one SMTP session (or into a Maildir), and settled as sent, deferred
+ * (4xx, no connection: 5 minutes, doubling, at most 4 hours, until
+ * [transport] max_queue_lifetime days) or failed (5xx, expired: the address
+ * is recorded as bouncing).
  */
 #include "confmail.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *
 col(sqlite3_stmt *stmt, int i)
@@ -37,31 +41,131 @@ list(struct store *st)
 	return 0;
 }
 
-/* Marks row ID sent, or deferred five minutes with ERR. */
+struct claimed {
+	gint64 id;
+	char *from, *to, *created_at;
+	int attempts;
+	GBytes *content;
+};
+
+static void
+claimed_clear(struct claimed *c)
+{
+	g_free(c->from);
+	g_free(c->to);
+	g_free(c->created_at);
+	if (c->content)
+		g_bytes_unref(c->content);
+	memset(c, 0, sizeof *c);
+}
+
+/* Takes the next due row for ten minutes: another runner skips it, and a
+ * runner that dies lets it go when the lease runs out. */
 static gboolean
-settle(struct store *st, gint64 id, const char *err, const char *now, GError **error)
+claim(struct store *st, const char *now, const char *owner, struct claimed *c, GError **error)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc = sqlite3_prepare_v2(store_db(st), err
-				    ? "UPDATE outbox SET state = 'deferred', attempts = attempts + 1,"
-				      " last_error = ?2, next_attempt_at ="
-				      " strftime('%Y-%m-%dT%H:%M:%SZ', ?3, '+5 minutes') WHERE id = ?1"
-				    : "UPDATE outbox SET state = 'sent', attempts = attempts + 1,"
-				      " last_error = NULL, sent_at = ?3 WHERE id = ?1 AND ?2 IS NULL",
+	memset(c, 0, sizeof *c);
+	if (!store_begin(st, error))
+		return FALSE;
+	int rc = sqlite3_prepare_v2(store_db(st),
+				    "UPDATE outbox SET lease_owner = ?2,"
+				    " lease_until = strftime('%Y-%m-%dT%H:%M:%SZ', ?1, '+10 minutes')"
+				    " WHERE id = (SELECT id FROM outbox WHERE state IN ('queued', 'deferred')"
+				    "  AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)"
+				    "  ORDER BY id LIMIT 1)"
+				    " RETURNING id, envelope_from, recipient, content, attempts, created_at",
 				    -1, &stmt, NULL);
 	if (rc == SQLITE_OK) {
-		sqlite3_bind_int64(stmt, 1, id);
-		if (err)
-			sqlite3_bind_text(stmt, 2, err, -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 3, now, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 1, now, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
 		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW) {
+			c->id = sqlite3_column_int64(stmt, 0);
+			c->from = g_strdup((const char *)sqlite3_column_text(stmt, 1));
+			c->to = g_strdup((const char *)sqlite3_column_text(stmt, 2));
+			c->content = g_bytes_new(sqlite3_column_blob(stmt, 3),
+						 (gsize)sqlite3_column_bytes(stmt, 3));
+			c->attempts = sqlite3_column_int(stmt, 4);
+			c->created_at = g_strdup((const char *)sqlite3_column_text(stmt, 5));
+			rc = sqlite3_step(stmt);
+		}
 	}
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE) {
-		store_set_error(st, rc, "recording a delivery", error);
+		store_set_error(st, rc, "claiming an outbox message", error);
+		store_rollback(st);
+		claimed_clear(c);
 		return FALSE;
 	}
-	return TRUE;
+	return store_commit(st, error);
+}
+
+/* Whether a message queued at CREATED has waited longer than DAYS at NOW. */
+static bool
+expired(const char *created, const char *now, int days)
+{
+	g_autoptr(GTimeZone) utc = g_time_zone_new_utc();
+	g_autoptr(GDateTime) c = g_date_time_new_from_iso8601(created, utc);
+	g_autoptr(GDateTime) n = g_date_time_new_from_iso8601(now, utc);
+	return c && n && g_date_time_difference(n, c) > (GTimeSpan)days * G_TIME_SPAN_DAY;
+}
+
+/* Records the outcome of one attempt; a deferral waits 5 minutes, doubling
+ * each time up to 4 hours; a failure marks the address as bouncing. */
+static gboolean
+settle(struct store *st, const struct config *cfg, const struct claimed *c, enum delivery d,
+       const char *why, const char *now, GError **error)
+{
+	if (d == DELIVERY_DEFERRED && expired(c->created_at, now, cfg->max_queue_lifetime)) {
+		d = DELIVERY_FAILED;
+		why = "expired: undeliverable for longer than [transport] max_queue_lifetime";
+	}
+	int minutes = 5 << (c->attempts < 6 ? c->attempts : 6);
+	if (minutes > 240)
+		minutes = 240;
+	g_autofree char *wait = g_strdup_printf("+%d minutes", minutes);
+	static const char *const sql[] = {
+		[DELIVERY_SENT] = "UPDATE outbox SET state = 'sent', attempts = attempts + 1, last_error = NULL,"
+				  " sent_at = ?2, lease_until = NULL, lease_owner = NULL WHERE id = ?1",
+		[DELIVERY_DEFERRED] = "UPDATE outbox SET state = 'deferred', attempts = attempts + 1,"
+				      " last_error = ?3, next_attempt_at = strftime('%Y-%m-%dT%H:%M:%SZ', ?2, ?4),"
+				      " lease_until = NULL, lease_owner = NULL WHERE id = ?1",
+		[DELIVERY_FAILED] = "UPDATE outbox SET state = 'failed', attempts = attempts + 1,"
+				    " last_error = ?3, lease_until = NULL, lease_owner = NULL WHERE id = ?1",
+	};
+	sqlite3_stmt *stmt = NULL;
+	if (!store_begin(st, error))
+		return FALSE;
+	int rc = sqlite3_prepare_v2(store_db(st), sql[d], -1, &stmt, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(stmt, 1, c->id);
+		sqlite3_bind_text(stmt, 2, now, -1, SQLITE_STATIC);
+		if (d != DELIVERY_SENT)
+			sqlite3_bind_text(stmt, 3, why, -1, SQLITE_STATIC);
+		if (d == DELIVERY_DEFERRED)
+			sqlite3_bind_text(stmt, 4, wait, -1, SQLITE_STATIC);
+		rc = sqlite3_step(stmt);
+	}
+	sqlite3_finalize(stmt);
+	if (rc == SQLITE_DONE && d == DELIVERY_FAILED) {
+		rc = sqlite3_prepare_v2(store_db(st), "INSERT INTO bouncing (address, at, outbox, reason)"
+					" VALUES (?, ?, ?, ?)", -1, &stmt, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_text(stmt, 1, c->to, -1, SQLITE_STATIC);
+			sqlite3_bind_text(stmt, 2, now, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(stmt, 3, c->id);
+			sqlite3_bind_text(stmt, 4, why, -1, SQLITE_STATIC);
+			rc = sqlite3_step(stmt);
+		}
+		sqlite3_finalize(stmt);
+	}
+	if (rc != SQLITE_DONE) {
+		store_set_error(st, rc, "recording a delivery", error);
+		store_rollback(st);
+		return FALSE;
+	}
+	return store_commit(st, error);
 }
 
 static int
@@ -69,55 +173,121 @@ run_once(const struct config *cfg, struct store *st)
 {
 	g_autoptr(GError) error = NULL;
 	g_autofree char *now = confmail_now_iso();
-	int sent = 0, deferred = 0;
+	g_autofree char *owner = g_strdup_printf("%d", (int)getpid());
+	int counts[3] = { 0 };
+	bool by_smtp = strcmp(cfg->transport_kind, "smtp") == 0;
+	struct smtp *session = NULL;
+	g_autofree char *down = NULL;	/* why the relay cannot be reached */
 
-	if (strcmp(cfg->transport_kind, "maildir") != 0) {
+	if (!by_smtp && strcmp(cfg->transport_kind, "maildir") != 0) {
 		g_set_error(&error, CONFMAIL_ERROR, EX_CONFIG,
-			    "queue run: [transport] kind = %s is not built yet; only maildir is",
+			    "queue run: [transport] kind = %s is not built yet; maildir and smtp are",
 			    cfg->transport_kind);
 		return cm_fail(error);
 	}
 	for (;;) {
-		sqlite3_stmt *stmt = NULL;
-		gint64 id = 0;
-		GBytes *content = NULL;
-		int rc = sqlite3_prepare_v2(store_db(st),
-					    "SELECT id, content FROM outbox WHERE state IN ('queued', 'deferred')"
-					    " AND next_attempt_at <= ? ORDER BY id LIMIT 1", -1, &stmt, NULL);
-		if (rc == SQLITE_OK) {
-			sqlite3_bind_text(stmt, 1, now, -1, SQLITE_STATIC);
-			rc = sqlite3_step(stmt);
-			if (rc == SQLITE_ROW) {
-				id = sqlite3_column_int64(stmt, 0);
-				content = g_bytes_new(sqlite3_column_blob(stmt, 1),
-						      (gsize)sqlite3_column_bytes(stmt, 1));
+		struct claimed c;
+		if (!claim(st, now, owner, &c, &error))
+			break;
+		if (!c.id)
+			break;
+		g_autofree char *why = NULL, *path = NULL;
+		enum delivery d;
+		gsize len;
+		const void *data = g_bytes_get_data(c.content, &len);
+		if (!by_smtp) {
+			g_autoptr(GError) failure = NULL;
+			d = transport_maildir(cfg->transport_maildir, c.id, data, len, &path, &failure)
+			    ? DELIVERY_SENT : DELIVERY_DEFERRED;
+			if (failure)
+				why = g_strdup(failure->message);
+		} else {
+			if (!down && !transport_smtp_alive(session)) {
+				transport_smtp_close(session);
+				session = transport_smtp_open(cfg, &down);
+			}
+			if (down) {
+				d = DELIVERY_DEFERRED;
+				why = g_strdup(down);
+			} else {
+				d = transport_smtp_send(session, c.from, c.to, data, len, &why);
 			}
 		}
-		sqlite3_finalize(stmt);
-		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-			store_set_error(st, rc, "reading the outbox", &error);
-			return cm_fail(error);
-		}
-		if (!id)
+		gboolean ok = settle(st, cfg, &c, d, why, now, &error);
+		static const char *const names[] = { "sent", "deferred", "failed" };
+		printf("%" G_GINT64_FORMAT " %s %s%s%s\n", c.id, names[d], c.to, why ? ": " : "",
+		       why ? why : "");
+		counts[d]++;
+		claimed_clear(&c);
+		if (!ok)
 			break;
-		g_autofree char *path = NULL;
-		g_autoptr(GError) failure = NULL;
-		gsize len;
-		const void *data = g_bytes_get_data(content, &len);
-		bool ok = transport_maildir(cfg->transport_maildir, id, data, len, &path, &failure);
-		g_bytes_unref(content);
-		if (!settle(st, id, ok ? NULL : failure->message, now, &error))
-			return cm_fail(error);
-		if (ok) {
-			sent++;
-			printf("%" G_GINT64_FORMAT " sent: %s\n", id, path);
-		} else {
-			deferred++;
-			printf("%" G_GINT64_FORMAT " deferred: %s\n", id, failure->message);
-		}
 	}
-	printf("queue: %d sent, %d deferred\n", sent, deferred);
-	return deferred ? EX_TEMPFAIL : 0;
+	transport_smtp_close(session);
+	if (error)
+		return cm_fail(error);
+	printf("queue: %d sent, %d deferred, %d failed\n", counts[DELIVERY_SENT],
+	       counts[DELIVERY_DEFERRED], counts[DELIVERY_FAILED]);
+	return counts[DELIVERY_DEFERRED] ? EX_TEMPFAIL : 0;
+}
+
+static int
+show(struct store *st, gint64 id)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = sqlite3_prepare_v2(store_db(st),
+				    "SELECT id, created_at, kind, coalesce(template, '-'), envelope_from, recipient,"
+				    " state, attempts, next_attempt_at, coalesce(last_error, '-'),"
+				    " coalesce(sent_at, '-'), content FROM outbox WHERE id = ?", -1, &stmt, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(stmt, 1, id);
+		rc = sqlite3_step(stmt);
+	}
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(stmt);
+		cm_err("queue show: no outbox message %" G_GINT64_FORMAT, id);
+		return EX_NOINPUT;
+	}
+	static const char *const names[] = { "id", "queued", "kind", "template", "sender", "recipient",
+					     "state", "attempts", "next attempt", "last error", "sent" };
+	for (int i = 0; i < 11; i++)
+		printf("%-13s %s\n", names[i], col(stmt, i));
+	printf("\n");
+	fwrite(sqlite3_column_blob(stmt, 11), 1, (size_t)sqlite3_column_bytes(stmt, 11), stdout);
+	sqlite3_finalize(stmt);
+	return 0;
+}
+
+/* queue retry ID: due now; queue drop ID: never to be sent. */
+static int
+change(struct store *st, const char *what, gint64 id)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *now = confmail_now_iso();
+	bool retry = strcmp(what, "retry") == 0;
+	sqlite3_stmt *stmt = NULL;
+	int rc = sqlite3_prepare_v2(store_db(st), retry
+				    ? "UPDATE outbox SET state = 'queued', next_attempt_at = ?2, lease_until = NULL"
+				      " WHERE id = ?1 AND state IN ('queued', 'deferred', 'failed')"
+				    : "UPDATE outbox SET state = 'failed', last_error = 'dropped by an organiser'"
+				      " WHERE id = ?1 AND state IN ('queued', 'deferred') AND ?2 IS NOT NULL",
+				    -1, &stmt, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(stmt, 1, id);
+		sqlite3_bind_text(stmt, 2, now, -1, SQLITE_STATIC);
+		rc = sqlite3_step(stmt);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		store_set_error(st, rc, "changing an outbox message", &error);
+		return cm_fail(error);
+	}
+	if (sqlite3_changes(store_db(st)) == 0) {
+		cm_err("queue %s: no outbox message %" G_GINT64_FORMAT " that can be %s", what, id,
+		       retry ? "retried" : "dropped (sent ones cannot)");
+		return EX_NOINPUT;
+	}
+	printf("%" G_GINT64_FORMAT " %s\n", id, retry ? "queued again" : "dropped");
+	return 0;
 }
 
 int
@@ -129,7 +299,7 @@ cmd_queue(struct command_context *ctx, int argc, char **argv)
 		{ "once", 0, 0, G_OPTION_ARG_NONE, &once, "deliver what is due, then exit", NULL },
 		G_OPTION_ENTRY_NULL
 	};
-	g_autoptr(GOptionContext) oc = g_option_context_new("run --once | list");
+	g_autoptr(GOptionContext) oc = g_option_context_new("run --once | list | show ID | retry ID | drop ID");
 
 	g_option_context_add_main_entries(oc, entries, NULL);
 	if (!g_option_context_parse(oc, &argc, &argv, &error)) {
@@ -137,9 +307,18 @@ cmd_queue(struct command_context *ctx, int argc, char **argv)
 		return EX_USAGE;
 	}
 	const char *what = argc > 1 ? argv[1] : "";
-	if (argc != 2 || (strcmp(what, "run") != 0 && strcmp(what, "list") != 0) ||
-	    (strcmp(what, "run") == 0 && !once)) {
-		cm_err("usage: confmail queue run --once | queue list");
+	bool with_id = strcmp(what, "show") == 0 || strcmp(what, "retry") == 0 ||
+	    strcmp(what, "drop") == 0;
+	gint64 id = 0;
+	if (with_id && argc == 3) {
+		char *end;
+		id = g_ascii_strtoll(argv[2], &end, 10);
+		if (*end || id <= 0)
+			id = 0;
+	}
+	if ((strcmp(what, "run") == 0 && (argc != 2 || !once)) || (strcmp(what, "list") == 0 && argc != 2) ||
+	    (with_id && !id) || (!with_id && strcmp(what, "run") != 0 && strcmp(what, "list") != 0)) {
+		cm_err("usage: confmail queue run --once | list | show ID | retry ID | drop ID");
 		return EX_USAGE;
 	}
 	g_autoptr(config) cfg = cm_load_config(ctx);
@@ -148,5 +327,11 @@ cmd_queue(struct command_context *ctx, int argc, char **argv)
 	g_autoptr(store) st = store_open(cfg, STORE_CREATE, &error);
 	if (!st)
 		return cm_fail(error);
-	return strcmp(what, "list") == 0 ? list(st) : run_once(cfg, st);
+	if (strcmp(what, "list") == 0)
+		return list(st);
+	if (strcmp(what, "show") == 0)
+		return show(st, id);
+	if (with_id)
+		return change(st, what, id);
+	return run_once(cfg, st);
 }

@@ -84,6 +84,7 @@ struct config {
 	char *transport_host;
 	int transport_port;
 	char *transport_starttls;
+	int max_queue_lifetime;	/* days a message may wait before it fails */
 
 	/* [fetch] */
 	char *fetch_protocol;
@@ -559,6 +560,19 @@ gboolean reply_confirm(const struct reply_context *c, bool *handled, GError **er
  * *DELIVERED receives the file's name. */
 gboolean transport_maildir(const char *maildir, gint64 id, const void *data, gsize len,
 			   char **delivered, GError **error);
+
+enum delivery { DELIVERY_SENT, DELIVERY_DEFERRED, DELIVERY_FAILED };
+typedef struct smtp smtp;
+/* A session with [transport] host:port, EHLO done (and STARTTLS when
+ * offered and opportunistic); NULL and *WHY when it cannot be had. */
+struct smtp *transport_smtp_open(const struct config *cfg, char **why);
+void transport_smtp_close(struct smtp *t);
+/* One message to one recipient; the SMTP reply code decides the outcome
+ * (*WHY receives the reply when it is not "sent"). */
+enum delivery transport_smtp_send(struct smtp *t, const char *from, const char *to,
+				  const void *data, gsize len, char **why);
+/* Whether the connection is still open (a 421 or a hang-up closes it). */
+bool transport_smtp_alive(const struct smtp *t);
 
 /* json.c: output -------------------------------------------------------- */
 

@@ -142,6 +142,18 @@ static const char *migrations[] = {
 	"  updated_at TEXT NOT NULL"
 	");"
 	"ALTER TABLE messages ADD COLUMN ticket INTEGER REFERENCES tickets(id);",
+
+	/* 4: the queue runner's leases, and the addresses that bounce */
+	"ALTER TABLE outbox ADD COLUMN lease_until TEXT;"
+	"ALTER TABLE outbox ADD COLUMN lease_owner TEXT;"
+	"CREATE TABLE bouncing ("
+	"  id INTEGER PRIMARY KEY,"
+	"  address TEXT NOT NULL,"
+	"  at TEXT NOT NULL,"
+	"  outbox INTEGER REFERENCES outbox(id),"
+	"  reason TEXT NOT NULL"
+	");"
+	"CREATE INDEX bouncing_by_address ON bouncing(address);",
 };
 
 int

@@ -1,8 +1,8 @@
 /*
  * transport.c - handing a queued message to the world.  The maildir
  * transport writes it into a Maildir (tmp/, fsync, rename into new/), so
- * tests and `make demo` can read every reply; SMTP and sendmail come with
- * the queue runner's issue.
+ * tests and `make demo` can read every reply; the smtp transport speaks to
+ * a relay with libetpan, one session for many messages.
  */
 #include "confmail.h"
 
@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <libetpan/libetpan.h>
 
 static gboolean
 make_dirs(const char *maildir, GError **error)
@@ -87,4 +89,121 @@ transport_maildir(const char *maildir, gint64 id, const void *data, gsize len, c
 	}
 	*delivered = g_steal_pointer(&new);
 	return TRUE;
+}
+
+/* SMTP ------------------------------------------------------------------- */
+
+struct smtp {
+	mailsmtp *session;
+	char *host;
+};
+
+/* The outcome of the last exchange, from the reply code itself: libetpan's
+ * error enum gives 450 and 550 the same value. */
+static enum delivery
+outcome_of(mailsmtp *s, int r, char **why)
+{
+	int code = s->response_code;
+	const char *text = s->response ? s->response : "";
+	if (r == MAILSMTP_NO_ERROR && code >= 200 && code < 400)
+		return DELIVERY_SENT;
+	if (code >= 500 && code < 600) {
+		*why = g_strdup_printf("%d %s", code, text);
+		return DELIVERY_FAILED;
+	}
+	*why = code >= 400 && code < 500 ? g_strdup_printf("%d %s", code, text)
+	    : g_strdup_printf("connection: %s", mailsmtp_strerror(r));
+	return DELIVERY_DEFERRED;
+}
+
+void
+transport_smtp_close(struct smtp *t)
+{
+	if (!t)
+		return;
+	if (t->session) {
+		mailsmtp_quit(t->session);
+		mailsmtp_free(t->session);
+	}
+	g_free(t->host);
+	g_free(t);
+}
+
+struct smtp *
+transport_smtp_open(const struct config *cfg, char **why)
+{
+	struct smtp *t = g_new0(struct smtp, 1);
+	t->session = mailsmtp_new(0, NULL);
+	t->host = g_strdup(cfg->transport_host);
+	mailsmtp_set_timeout(t->session, 60);
+	int r = mailsmtp_socket_connect(t->session, cfg->transport_host, (uint16_t)cfg->transport_port);
+	if (r != MAILSMTP_NO_ERROR) {
+		*why = g_strdup_printf("connecting to %s:%d: %s", cfg->transport_host,
+				       cfg->transport_port, mailsmtp_strerror(r));
+		goto fail;
+	}
+	r = mailesmtp_ehlo(t->session);
+	if (r == MAILSMTP_ERROR_NOT_IMPLEMENTED)
+		r = mailsmtp_helo(t->session);
+	if (r != MAILSMTP_NO_ERROR) {
+		*why = g_strdup_printf("%s: EHLO: %d %s", cfg->transport_host,
+				       t->session->response_code, mailsmtp_strerror(r));
+		goto fail;
+	}
+	bool offered = t->session->esmtp & MAILSMTP_ESMTP_STARTTLS;
+	if (strcmp(cfg->transport_starttls, "required") == 0) {
+		/* Debian's libetpan does not verify certificates, and this
+		 * runner does not yet either: "required" would be a promise
+		 * it cannot keep. */
+		*why = g_strdup("[transport] starttls = required: certificate verification is not"
+				" built yet; use a relay on 127.0.0.1 with starttls = off or opportunistic");
+		goto fail;
+	}
+	if (offered && strcmp(cfg->transport_starttls, "opportunistic") == 0) {
+		r = mailsmtp_socket_starttls(t->session);
+		if (r == MAILSMTP_NO_ERROR)
+			r = mailesmtp_ehlo(t->session);
+		if (r != MAILSMTP_NO_ERROR) {
+			*why = g_strdup_printf("%s: STARTTLS: %s", cfg->transport_host, mailsmtp_strerror(r));
+			goto fail;
+		}
+	}
+	return t;
+fail:
+	mailsmtp_free(t->session);
+	t->session = NULL;
+	transport_smtp_close(t);
+	return NULL;
+}
+
+enum delivery
+transport_smtp_send(struct smtp *t, const char *from, const char *to, const void *data, gsize len,
+		    char **why)
+{
+	mailsmtp *s = t->session;
+	bool esmtp = s->esmtp != 0;
+	int r = esmtp ? mailesmtp_mail(s, from, 0, NULL) : mailsmtp_mail(s, from);
+	enum delivery d = outcome_of(s, r, why);
+	if (d == DELIVERY_SENT) {
+		r = esmtp ? mailesmtp_rcpt(s, to, 0, NULL) : mailsmtp_rcpt(s, to);
+		d = outcome_of(s, r, why);
+	}
+	if (d == DELIVERY_SENT) {
+		r = mailsmtp_data(s);
+		d = outcome_of(s, r, why);
+	}
+	if (d == DELIVERY_SENT) {
+		/* dot-stuffing and CRLF line ends are libetpan's */
+		r = mailsmtp_data_message(s, data, len);
+		d = outcome_of(s, r, why);
+	}
+	if (d != DELIVERY_SENT && s->stream)
+		mailsmtp_reset(s);	/* the session stays usable for the next */
+	return d;
+}
+
+bool
+transport_smtp_alive(const struct smtp *t)
+{
+	return t && t->session && t->session->stream;
 }

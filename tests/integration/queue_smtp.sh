@@ -1,0 +1,144 @@
+# The queue runner against a real SMTP server (issue 5, first part):
+# Postfix's smtp-sink on 127.0.0.1, started and stopped here.  Every
+# message delivered once, byte for byte; 4xx deferred and retried after its
+# backoff, 5xx failed and the address recorded as bouncing, a hang-up after
+# DATA retried, no server deferred; two runners never send a row twice.
+source "$(dirname "$0")/lib.sh"
+SINK=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
+if [ ! -x "$SINK" ]; then
+	skip "no smtp-sink (Debian package postfix)"
+	finish
+fi
+export CONFMAIL_NOW=2022-01-25T09:00:00Z
+PORT=$((20000 + RANDOM % 20000))
+CONF=$(conf_with transport kind smtp)
+sed -i "s/^kind = smtp/kind = smtp\nhost = 127.0.0.1\nport = $PORT\nstarttls = off/" "$CONF"
+"$CONFMAIL" -c "$CONF" init >/dev/null
+# smtp-sink drops root for nobody, who must be able to write its dumps
+SINKDIR=$(mktemp -d /tmp/confmail-sink.XXXXXX) && chmod 777 "$SINKDIR"
+sink_pid=
+start_sink() {	# start_sink [smtp-sink options]
+	stop_sink
+	"$SINK" -u nobody -d "$SINKDIR/" "$@" "127.0.0.1:$PORT" 64 &
+	sink_pid=$!
+	for _ in $(seq 50); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	notok "smtp-sink did not start"
+}
+stop_sink() {
+	if [ -n "$sink_pid" ]; then kill "$sink_pid" 2>/dev/null; wait "$sink_pid" 2>/dev/null; fi
+	sink_pid=
+}
+trap 'stop_sink; rm -rf "$TMP" "$SINKDIR"' EXIT
+run() { "$CONFMAIL" -c "$CONF" queue run --once >"$TMP/run.out" 2>&1; }
+
+# enqueue N: N messages straight into the outbox (the runner is under test,
+# not the replies), some lines starting with "." to test dot-stuffing.
+enqueue() {
+	python3 - "$CONFMAIL_DATABASE" "$1" "${2:-}" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30)
+n, tag = int(sys.argv[2]), sys.argv[3]
+start = db.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
+for i in range(start + 1, start + n + 1):
+    body = (f"From: register@icssi.example\nTo: p{i}@example.org\nSubject: message {i}\n"
+            f"Message-ID: <m{i}.{tag}@icssi.example>\n\nline one of {i}\n.a line with a dot\n..two\n.\nend {i}\n")
+    db.execute("INSERT INTO outbox (created_at, kind, envelope_from, recipient, content,"
+               " next_attempt_at) VALUES (?, 'reply', 'register@icssi.example', ?, ?, ?)",
+               ("2022-01-25T09:00:00Z", f"p{i}@example.org", body.encode(), "2022-01-25T09:00:00Z"))
+db.commit()
+PY
+}
+# every message the sink received, compared with the outbox: each once,
+# its bytes exactly (after the sink's own trace lines)
+compare() {	# compare [FIRST-ID]: the rows from FIRST-ID on
+	python3 - "$CONFMAIL_DATABASE" "$SINKDIR" "${1:-0}" <<'PY'
+import os, re, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+want = {r[0]: bytes(r[1]) for r in db.execute("SELECT recipient, content FROM outbox"
+                                              " WHERE state = 'sent' AND id >= ?", (int(sys.argv[3]),))}
+seen = {}
+for name in os.listdir(sys.argv[2]):
+    data = open(os.path.join(sys.argv[2], name), "rb").read()
+    rcpt = re.search(rb"^X-Rcpt-Args: <([^>]*)>", data, re.M).group(1).decode()
+    # the sink writes its X-* lines and a Received: header before the message
+    body = data.split(b";\n\t" , 1)[1].split(b"\n", 1)[1]
+    seen.setdefault(rcpt, []).append(body)
+twice = [r for r, b in seen.items() if len(b) > 1]
+differ = [r for r, b in seen.items() if r in want and b[0].rstrip(b"\n") != want[r].rstrip(b"\n")]
+print(len(seen), len(twice), len(differ), len(set(want) - set(seen)))
+PY
+}
+
+start_sink
+enqueue 300 a
+run
+equal "smtp: 300 messages, each delivered once, byte for byte, none missing" "$(compare)" "300 0 0 0"
+equal "smtp: all marked sent" "$(sql "SELECT count(*) FROM outbox WHERE state = 'sent'")" 300
+rm -f "$SINKDIR"/*
+
+# 4xx at RCPT: deferred for 5 minutes, then delivered.
+start_sink -r RCPT
+enqueue 1 b
+expect_rc 75 "4xx: the run says some mail waits (75)" run
+equal "4xx: deferred with the server's reply, 5 minutes" \
+	"$(sql "SELECT state || ' ' || next_attempt_at || ' ' || substr(last_error, 1, 3) FROM outbox WHERE id = 301")" \
+	"deferred 2022-01-25T09:05:00Z 450"
+start_sink
+CONFMAIL_NOW=2022-01-25T09:04:00Z run
+equal "4xx: not retried before its time" "$(sql "SELECT state FROM outbox WHERE id = 301")" deferred
+CONFMAIL_NOW=2022-01-25T09:06:00Z run
+equal "4xx: retried after it, and delivered" "$(sql "SELECT state || ' ' || attempts FROM outbox WHERE id = 301")" "sent 2"
+
+# 5xx at RCPT: failed, the address recorded as bouncing.
+start_sink -f RCPT
+enqueue 1 c
+run
+equal "5xx: failed" "$(sql "SELECT state || ' ' || substr(last_error, 1, 1) FROM outbox WHERE id = 302")" "failed 5"
+equal "5xx: the recipient is recorded as bouncing" "$(sql "SELECT address FROM bouncing")" p302@example.org
+
+# The server hangs up after DATA: deferred, and the next one tried again.
+start_sink -q DATA
+enqueue 2 d
+run
+equal "hang-up: both deferred" "$(sql "SELECT group_concat(state) FROM outbox WHERE id IN (303, 304)")" "deferred,deferred"
+start_sink
+CONFMAIL_NOW=2022-01-25T10:00:00Z run
+equal "hang-up: delivered on retry" "$(sql "SELECT group_concat(state) FROM outbox WHERE id IN (303, 304)")" "sent,sent"
+
+# No server: deferred, with a growing wait; too old: failed as expired.
+stop_sink
+enqueue 1 e
+sql "UPDATE outbox SET attempts = 2 WHERE id = 305"
+expect_rc 75 "no server: the run says mail waits" run
+equal "no server: deferred, 5 minutes doubled twice" "$(sql "SELECT state || ' ' || next_attempt_at FROM outbox WHERE id = 305")" "deferred 2022-01-25T09:20:00Z"
+check "no server: the reason names the connection" grep -q "305 deferred p305@example.org: connecting to 127.0.0.1:$PORT" "$TMP/run.out"
+sql "UPDATE outbox SET attempts = 9, next_attempt_at = '2022-01-25T09:00:00Z' WHERE id = 305"
+run
+equal "no server: the wait is never more than 4 hours" "$(sql "SELECT next_attempt_at FROM outbox WHERE id = 305")" 2022-01-25T13:00:00Z
+CONFMAIL_NOW=2022-02-01T09:00:00Z run
+equal "no server: after max_queue_lifetime (5 days) the message fails" "$(sql "SELECT state || ' ' || substr(last_error, 1, 7) FROM outbox WHERE id = 305")" "failed expired"
+
+# queue show, retry, drop
+expect_rc 0 "queue show: a message with its state" "$CONFMAIL" -c "$CONF" queue show 305
+check "queue show: ... and its bytes" grep -q '^Subject: message 305' "$TMP/out"
+expect_rc 0 "queue retry: a failed message is queued again" "$CONFMAIL" -c "$CONF" queue retry 305
+equal "queue retry: due now" "$(sql "SELECT state FROM outbox WHERE id = 305")" queued
+expect_rc 0 "queue drop: it will never be sent" "$CONFMAIL" -c "$CONF" queue drop 305
+expect_rc 66 "queue drop: a sent message cannot be dropped" "$CONFMAIL" -c "$CONF" queue drop 1
+expect_rc 64 "queue: an id must be a number" "$CONFMAIL" -c "$CONF" queue show x
+
+# Two runners at once: no row sent twice.
+rm -f "$SINKDIR"/*
+start_sink
+enqueue 300 f
+"$CONFMAIL" -c "$CONF" queue run --once >"$TMP/r1" 2>&1 &
+first=$!
+"$CONFMAIL" -c "$CONF" queue run --once >"$TMP/r2" 2>&1
+wait "$first"
+equal "two runners: 300 messages, none twice, none missing" "$(compare 306)" "300 0 0 0"
+check "two runners: both took part" test "$(grep -c ' sent ' "$TMP/r1")" -gt 0 -a "$(grep -c ' sent ' "$TMP/r2")" -gt 0
+stop_sink
+finish
