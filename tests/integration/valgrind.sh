@@ -1,5 +1,6 @@
-# The intake and the dry-run parser under valgrind: no memory errors and
-# nothing definitely lost, on the samples and on broken input.
+# The intake (with its replies), the dry-run parser, the queue runner and
+# the template commands under valgrind: no memory errors and nothing
+# definitely lost, on the samples and on broken input.
 source "$(dirname "$0")/lib.sh"
 if [ -n "${CONFMAIL_SANITIZED:-}" ]; then
 	skip "valgrind cannot run an ASan build; 'make check' runs this"
@@ -33,6 +34,12 @@ expect_rc 0 "parse --json over all: no valgrind error" "${VG[@]}" "$CONFMAIL" pa
 [ -s "$TMP/err" ] && sed 's/^/# /' "$TMP/err" | head -20
 expect_rc 0 "stats: no valgrind error" "${VG[@]}" "$CONFMAIL" stats --json
 expect_rc 0 "messages list: no valgrind error" "${VG[@]}" "$CONFMAIL" messages list
+# the replies the samples caused, composed above, delivered into a Maildir
+box=$(conf_with transport maildir "$TMP/outbox")
+expect_rc 0 "queue run (maildir): no valgrind error" "${VG[@]}" "$CONFMAIL" -c "$box" queue run --once
+check "queue run: the replies were delivered" test -n "$(ls "$TMP/outbox/new")"
+expect_rc 0 "preview (Arabic, HTML): no valgrind error" "${VG[@]}" "$CONFMAIL" preview received -l ar
+expect_rc 0 "check (configuration, rules, templates): no valgrind error" "${VG[@]}" "$CONFMAIL" check
 conf=$(conf_with transport kind telegraph)
 expect_rc 78 "config error path: no valgrind error" "${VG[@]}" "$CONFMAIL" -c "$conf" filter <"$DATA/question-en.eml"
 small=$(conf_with limits max_message_size 100)
