@@ -81,6 +81,9 @@ test_date(void **state)
 	date_is("١٠/٣", "2022-03-10");
 	date_is("10ی ئازار", "2022-03-10");
 	date_is("9 شوبات", "2022-02-09");
+	/* two-word Kurdish months take the ezafe on their second word */
+	date_is("10ی کانوونی دووەمی 2022", "2022-01-10");
+	date_is("3ی تشرینی یەکەمی", "2022-10-03");
 	date_is("Thursday 10 March", "2022-03-10");
 	date_is("10/3 at 14:30", "2022-03-10");
 	date_is("I may leave 12/3", "2022-03-12");
