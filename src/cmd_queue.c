@@ -8,6 +8,7 @@
  */
 #include "confmail.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -168,28 +169,31 @@ settle(struct store *st, const struct config *cfg, const struct claimed *c, enum
 	return store_commit(st, error);
 }
 
-static int
-run_once(const struct config *cfg, struct store *st)
+/* Set by SIGTERM or SIGINT: the message being sent is finished, then the
+ * runner stops. */
+static volatile sig_atomic_t stop_requested;
+
+static void
+request_stop(int sig)
 {
-	g_autoptr(GError) error = NULL;
+	(void)sig;
+	stop_requested = 1;
+}
+
+/* Delivers every due message (until a stop is asked); COUNTS by outcome. */
+static gboolean
+deliver_due(const struct config *cfg, struct store *st, int counts[3], GError **error)
+{
 	g_autofree char *now = confmail_now_iso();
 	g_autofree char *owner = g_strdup_printf("%d", (int)getpid());
-	int counts[3] = { 0 };
 	bool by_smtp = strcmp(cfg->transport_kind, "smtp") == 0;
 	struct smtp *session = NULL;
 	g_autofree char *down = NULL;	/* why the relay cannot be reached */
+	gboolean ok = TRUE;
 
-	if (!by_smtp && strcmp(cfg->transport_kind, "maildir") != 0) {
-		g_set_error(&error, CONFMAIL_ERROR, EX_CONFIG,
-			    "queue run: [transport] kind = %s is not built yet; maildir and smtp are",
-			    cfg->transport_kind);
-		return cm_fail(error);
-	}
-	for (;;) {
+	while (ok && !stop_requested) {
 		struct claimed c;
-		if (!claim(st, now, owner, &c, &error))
-			break;
-		if (!c.id)
+		if (!(ok = claim(st, now, owner, &c, error)) || !c.id)
 			break;
 		g_autofree char *why = NULL, *path = NULL;
 		enum delivery d;
@@ -213,21 +217,93 @@ run_once(const struct config *cfg, struct store *st)
 				d = transport_smtp_send(session, c.from, c.to, data, len, &why);
 			}
 		}
-		gboolean ok = settle(st, cfg, &c, d, why, now, &error);
+		ok = settle(st, cfg, &c, d, why, now, error);
 		static const char *const names[] = { "sent", "deferred", "failed" };
 		printf("%" G_GINT64_FORMAT " %s %s%s%s\n", c.id, names[d], c.to, why ? ": " : "",
 		       why ? why : "");
+		fflush(stdout);
 		counts[d]++;
 		claimed_clear(&c);
-		if (!ok)
-			break;
 	}
 	transport_smtp_close(session);
-	if (error)
+	return ok;
+}
+
+static bool
+transport_known(const struct config *cfg)
+{
+	if (strcmp(cfg->transport_kind, "smtp") == 0 || strcmp(cfg->transport_kind, "maildir") == 0)
+		return true;
+	cm_err("queue run: [transport] kind = %s is not built yet; maildir and smtp are",
+	       cfg->transport_kind);
+	return false;
+}
+
+static int
+run_once(const struct config *cfg, struct store *st)
+{
+	g_autoptr(GError) error = NULL;
+	int counts[3] = { 0 };
+
+	if (!transport_known(cfg))
+		return EX_CONFIG;
+	if (!deliver_due(cfg, st, counts, &error))
 		return cm_fail(error);
 	printf("queue: %d sent, %d deferred, %d failed\n", counts[DELIVERY_SENT],
 	       counts[DELIVERY_DEFERRED], counts[DELIVERY_FAILED]);
 	return counts[DELIVERY_DEFERRED] ? EX_TEMPFAIL : 0;
+}
+
+/* Whether another connection committed since *SEEN (SQLite's
+ * data_version): new rows to send, or a retry made due. */
+static bool
+database_changed(struct store *st, gint64 *seen)
+{
+	sqlite3_stmt *stmt = NULL;
+	gint64 v = *seen;
+	if (sqlite3_prepare_v2(store_db(st), "PRAGMA data_version", -1, &stmt, NULL) == SQLITE_OK &&
+	    sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	bool changed = v != *seen;
+	*seen = v;
+	return changed;
+}
+
+/* queue run --daemon: deliver, then wait for new rows (checked every
+ * second) or INTERVAL seconds (retries coming due), until SIGTERM. */
+static int
+run_daemon(const struct config *cfg, struct store *st, int interval)
+{
+	/* SA_RESTART: a signal mid-message does not break the SMTP exchange */
+	struct sigaction sa = { .sa_handler = request_stop, .sa_flags = SA_RESTART };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if (!transport_known(cfg))
+		return EX_CONFIG;
+	gint64 version = 0;
+	database_changed(st, &version);
+	while (!stop_requested) {
+		g_autoptr(GError) error = NULL;
+		int counts[3] = { 0 };
+		if (!deliver_due(cfg, st, counts, &error)) {
+			/* a busy database or a full disk passes: try again later */
+			cm_err("queue: %s", error->message);
+		}
+		if (counts[0] + counts[1] + counts[2])
+			printf("queue: %d sent, %d deferred, %d failed\n", counts[DELIVERY_SENT],
+			       counts[DELIVERY_DEFERRED], counts[DELIVERY_FAILED]);
+		fflush(stdout);
+		database_changed(st, &version);
+		for (int waited = 0; waited < interval && !stop_requested; waited++) {
+			sleep(1);
+			if (database_changed(st, &version))
+				break;
+		}
+	}
+	printf("queue: stopped\n");
+	return 0;
 }
 
 static int
@@ -294,12 +370,17 @@ int
 cmd_queue(struct command_context *ctx, int argc, char **argv)
 {
 	g_autoptr(GError) error = NULL;
-	gboolean once = FALSE;
+	gboolean once = FALSE, daemon = FALSE;
+	int interval = 60;
 	GOptionEntry entries[] = {
 		{ "once", 0, 0, G_OPTION_ARG_NONE, &once, "deliver what is due, then exit", NULL },
+		{ "daemon", 0, 0, G_OPTION_ARG_NONE, &daemon,
+		  "keep delivering: new messages at once, retries when due; SIGTERM stops", NULL },
+		{ "interval", 0, 0, G_OPTION_ARG_INT, &interval,
+		  "with --daemon: seconds between looks for retries coming due (60)", "S" },
 		G_OPTION_ENTRY_NULL
 	};
-	g_autoptr(GOptionContext) oc = g_option_context_new("run --once | list | show ID | retry ID | drop ID");
+	g_autoptr(GOptionContext) oc = g_option_context_new("run --once|--daemon | list | show ID | retry ID | drop ID");
 
 	g_option_context_add_main_entries(oc, entries, NULL);
 	if (!g_option_context_parse(oc, &argc, &argv, &error)) {
@@ -316,9 +397,9 @@ cmd_queue(struct command_context *ctx, int argc, char **argv)
 		if (*end || id <= 0)
 			id = 0;
 	}
-	if ((strcmp(what, "run") == 0 && (argc != 2 || !once)) || (strcmp(what, "list") == 0 && argc != 2) ||
+	if ((strcmp(what, "run") == 0 && (argc != 2 || once == daemon || interval < 1)) || (strcmp(what, "list") == 0 && argc != 2) ||
 	    (with_id && !id) || (!with_id && strcmp(what, "run") != 0 && strcmp(what, "list") != 0)) {
-		cm_err("usage: confmail queue run --once | list | show ID | retry ID | drop ID");
+		cm_err("usage: confmail queue run --once|--daemon | list | show ID | retry ID | drop ID");
 		return EX_USAGE;
 	}
 	g_autoptr(config) cfg = cm_load_config(ctx);
@@ -333,5 +414,5 @@ cmd_queue(struct command_context *ctx, int argc, char **argv)
 		return show(st, id);
 	if (with_id)
 		return change(st, what, id);
-	return run_once(cfg, st);
+	return daemon ? run_daemon(cfg, st, interval) : run_once(cfg, st);
 }

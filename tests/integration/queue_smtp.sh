@@ -140,5 +140,24 @@ first=$!
 wait "$first"
 equal "two runners: 300 messages, none twice, none missing" "$(compare 306)" "300 0 0 0"
 check "two runners: both took part" test "$(grep -c ' sent ' "$TMP/r1")" -gt 0 -a "$(grep -c ' sent ' "$TMP/r2")" -gt 0
+
+# --daemon: new rows go out without being asked; SIGTERM ends it cleanly.
+"$CONFMAIL" -c "$CONF" queue run --daemon --interval 1 >"$TMP/daemon.out" 2>&1 &
+daemon=$!
+before=$(sql "SELECT count(*) FROM outbox WHERE state = 'sent'")
+enqueue 20 g
+for _ in $(seq 100); do
+	[ "$(sql "SELECT count(*) FROM outbox WHERE state = 'sent'")" = $((before + 20)) ] && break
+	sleep 0.1
+done
+equal "daemon: 20 new messages delivered without another command" "$(sql "SELECT count(*) FROM outbox WHERE state = 'sent'")" $((before + 20))
+kill -TERM "$daemon"
+rc=0
+for _ in $(seq 50); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$daemon" 2>/dev/null; then notok "daemon: still running 5 s after SIGTERM"; kill -9 "$daemon"; fi
+wait "$daemon" || rc=$?
+equal "daemon: SIGTERM ends it with status 0" "$rc" 0
+check "daemon: ... saying so" grep -q '^queue: stopped' "$TMP/daemon.out"
+expect_rc 64 "queue run: --once or --daemon, not both" "$CONFMAIL" -c "$CONF" queue run --once --daemon
 stop_sink
 finish
