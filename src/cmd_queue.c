@@ -180,6 +180,34 @@ request_stop(int sig)
 	stop_requested = 1;
 }
 
+/* How many messages are due at NOW: the total of the progress bar. */
+static gint64
+due_count(struct store *st, const char *now)
+{
+	sqlite3_stmt *stmt = NULL;
+	gint64 n = 0;
+	if (sqlite3_prepare_v2(store_db(st), "SELECT count(*) FROM outbox WHERE state IN"
+			       " ('queued', 'deferred') AND next_attempt_at <= ?", -1, &stmt, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(stmt, 1, now, -1, SQLITE_STATIC);
+		if (sqlite3_step(stmt) == SQLITE_ROW)
+			n = sqlite3_column_int64(stmt, 0);
+	}
+	sqlite3_finalize(stmt);
+	return n;
+}
+
+/* One line, rewritten in place on a terminal: done / total, rate, ETA. */
+static void
+progress(int done, gint64 total, gint64 started)
+{
+	double secs = (double)(g_get_monotonic_time() - started) / G_USEC_PER_SEC;
+	double rate = secs > 0 ? done / secs : 0;
+	double eta = rate > 0 ? (double)(total - done) / rate : 0;
+	int width = 30, filled = total > 0 ? (int)(width * (double)done / (double)total) : width;
+	fprintf(stderr, "\r[%.*s%*s] %d/%" G_GINT64_FORMAT "  %.0f msg/s  ETA %.0f s ",
+		filled, "##############################", width - filled, "", done, total, rate, eta);
+}
+
 /* Delivers every due message (until a stop is asked); COUNTS by outcome. */
 static gboolean
 deliver_due(const struct config *cfg, struct store *st, int counts[3], GError **error)
@@ -190,6 +218,10 @@ deliver_due(const struct config *cfg, struct store *st, int counts[3], GError **
 	struct smtp *session = NULL;
 	g_autofree char *down = NULL;	/* why the relay cannot be reached */
 	gboolean ok = TRUE;
+	/* a person watching a long run sees a bar; logs get a line each */
+	bool bar = isatty(STDERR_FILENO) && isatty(STDOUT_FILENO);
+	gint64 total = bar ? due_count(st, now) : 0, started = g_get_monotonic_time();
+	int done = 0;
 
 	while (ok && !stop_requested) {
 		struct claimed c;
@@ -219,13 +251,20 @@ deliver_due(const struct config *cfg, struct store *st, int counts[3], GError **
 		}
 		ok = settle(st, cfg, &c, d, why, now, error);
 		static const char *const names[] = { "sent", "deferred", "failed" };
-		printf("%" G_GINT64_FORMAT " %s %s%s%s\n", c.id, names[d], c.to, why ? ": " : "",
-		       why ? why : "");
+		if (bar && d != DELIVERY_SENT)
+			fputs("\r\033[K", stderr);
+		if (!bar || d != DELIVERY_SENT)
+			printf("%" G_GINT64_FORMAT " %s %s%s%s\n", c.id, names[d], c.to,
+			       why ? ": " : "", why ? why : "");
 		fflush(stdout);
+		if (bar)
+			progress(++done, total, started);
 		counts[d]++;
 		claimed_clear(&c);
 	}
 	transport_smtp_close(session);
+	if (bar && done)
+		fputc('\n', stderr);
 	return ok;
 }
 

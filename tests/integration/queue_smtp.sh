@@ -141,6 +141,16 @@ wait "$first"
 equal "two runners: 300 messages, none twice, none missing" "$(compare 306)" "300 0 0 0"
 check "two runners: both took part" test "$(grep -c ' sent ' "$TMP/r1")" -gt 0 -a "$(grep -c ' sent ' "$TMP/r2")" -gt 0
 
+# On a terminal a progress bar, not a line per message (script(1) gives
+# the run a terminal).
+if command -v script >/dev/null; then
+	enqueue 50 p
+	script -qec "'$CONFMAIL' -c '$CONF' queue run --once" /dev/null >"$TMP/tty.out" 2>&1
+	check "terminal: a progress bar with done/total, rate and ETA" grep -q '50/50 .* msg/s  ETA' "$TMP/tty.out"
+	check "terminal: ... instead of a line per message" test "$(grep -c ' sent p' "$TMP/tty.out")" = 0
+	check "no terminal: a line per message (see the runs above)" grep -q ' sent p' "$TMP/r1"
+fi
+
 # --daemon: new rows go out without being asked; SIGTERM ends it cleanly.
 "$CONFMAIL" -c "$CONF" queue run --daemon --interval 1 >"$TMP/daemon.out" 2>&1 &
 daemon=$!
