@@ -141,6 +141,38 @@ wait "$first"
 equal "two runners: 300 messages, none twice, none missing" "$(compare 306)" "300 0 0 0"
 check "two runners: both took part" test "$(grep -c ' sent ' "$TMP/r1")" -gt 0 -a "$(grep -c ' sent ' "$TMP/r2")" -gt 0
 
+# SIGKILL the runner 50 times during a 2,000-message run, restarting it
+# each time (later each time, past the killed runner's lease): every
+# message arrives, and no more duplicates than kills.
+rm -f "$SINKDIR"/*
+first_id=$(( $(sql "SELECT coalesce(max(id), 0) FROM outbox") + 1 ))
+enqueue 2000 k
+for i in $(seq 1 50); do
+	minute=$((i * 11))
+	CONFMAIL_NOW=$(date -u -d "2022-01-25 09:00 UTC + $minute minutes" +%Y-%m-%dT%H:%M:%SZ) \
+		"$CONFMAIL" -c "$CONF" queue run --once >/dev/null 2>&1 &
+	pid=$!
+	sleep "0.0$((RANDOM % 9 + 1))"
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+done
+CONFMAIL_NOW=2022-01-26T09:00:00Z run
+got=$(python3 - "$CONFMAIL_DATABASE" "$SINKDIR" "$first_id" <<'PY'
+import os, re, sqlite3, sys, collections
+db = sqlite3.connect(sys.argv[1])
+want = {r[0] for r in db.execute("SELECT recipient FROM outbox WHERE id >= ?", (int(sys.argv[3]),))}
+seen = collections.Counter()
+for name in os.listdir(sys.argv[2]):
+    data = open(os.path.join(sys.argv[2], name), "rb").read()
+    seen[re.search(rb"^X-Rcpt-Args: <([^>]*)>", data, re.M).group(1).decode()] += 1
+missing = len(want - set(seen))
+extra = sum(n - 1 for n in seen.values())
+print(missing, "ok" if extra <= 50 else f"{extra} duplicates")
+PY
+)
+equal "kill -9 x50 during 2,000 messages: none lost, duplicates no more than the kills" "$got" "0 ok"
+equal "kill -9 x50: every row ends sent" "$(sql "SELECT count(*) FROM outbox WHERE id >= $first_id AND state <> 'sent'")" 0
+
 # On a terminal a progress bar, not a line per message (script(1) gives
 # the run a terminal).
 if command -v script >/dev/null; then
