@@ -215,6 +215,7 @@ deliver_due(const struct config *cfg, struct store *st, int counts[3], GError **
 	g_autofree char *now = confmail_now_iso();
 	g_autofree char *owner = g_strdup_printf("%d", (int)getpid());
 	bool by_smtp = strcmp(cfg->transport_kind, "smtp") == 0;
+	bool by_sendmail = strcmp(cfg->transport_kind, "sendmail") == 0;
 	struct smtp *session = NULL;
 	g_autofree char *down = NULL;	/* why the relay cannot be reached */
 	gboolean ok = TRUE;
@@ -231,7 +232,9 @@ deliver_due(const struct config *cfg, struct store *st, int counts[3], GError **
 		enum delivery d;
 		gsize len;
 		const void *data = g_bytes_get_data(c.content, &len);
-		if (!by_smtp) {
+		if (by_sendmail) {
+			d = transport_sendmail(cfg, c.from, c.to, data, len, &why);
+		} else if (!by_smtp) {
 			g_autoptr(GError) failure = NULL;
 			d = transport_maildir(cfg->transport_maildir, c.id, data, len, &path, &failure)
 			    ? DELIVERY_SENT : DELIVERY_DEFERRED;
@@ -268,24 +271,12 @@ deliver_due(const struct config *cfg, struct store *st, int counts[3], GError **
 	return ok;
 }
 
-static bool
-transport_known(const struct config *cfg)
-{
-	if (strcmp(cfg->transport_kind, "smtp") == 0 || strcmp(cfg->transport_kind, "maildir") == 0)
-		return true;
-	cm_err("queue run: [transport] kind = %s is not built yet; maildir and smtp are",
-	       cfg->transport_kind);
-	return false;
-}
-
 static int
 run_once(const struct config *cfg, struct store *st)
 {
 	g_autoptr(GError) error = NULL;
 	int counts[3] = { 0 };
 
-	if (!transport_known(cfg))
-		return EX_CONFIG;
 	if (!deliver_due(cfg, st, counts, &error))
 		return cm_fail(error);
 	printf("queue: %d sent, %d deferred, %d failed\n", counts[DELIVERY_SENT],
@@ -319,8 +310,6 @@ run_daemon(const struct config *cfg, struct store *st, int interval)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	if (!transport_known(cfg))
-		return EX_CONFIG;
 	gint64 version = 0;
 	database_changed(st, &version);
 	while (!stop_requested) {

@@ -64,6 +64,7 @@ static const struct key_spec keys[] = {
 	{ "transport", "maildir", K_PATH, F(transport_maildir), "outbox-maildir", false, NULL },
 	{ "transport", "host", K_STRING, F(transport_host), "127.0.0.1", false, NULL },
 	{ "transport", "port", K_INT, F(transport_port), "25", false, "1:65535" },
+	{ "transport", "sendmail", K_STRING, F(transport_sendmail), "/usr/sbin/sendmail", false, NULL },
 	{ "transport", "max_queue_lifetime", K_INT, F(max_queue_lifetime), "5", false, "1:60" },
 	{ "transport", "starttls", K_ENUM, F(transport_starttls), "opportunistic", false, "required|opportunistic|off" },
 

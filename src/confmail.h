@@ -84,6 +84,7 @@ struct config {
 	char *transport_host;
 	int transport_port;
 	char *transport_starttls;
+	char *transport_sendmail;	/* the command, with its own options */
 	int max_queue_lifetime;	/* days a message may wait before it fails */
 
 	/* [fetch] */
@@ -571,6 +572,11 @@ void transport_smtp_close(struct smtp *t);
  * (*WHY receives the reply when it is not "sent"). */
 enum delivery transport_smtp_send(struct smtp *t, const char *from, const char *to,
 				  const void *data, gsize len, char **why);
+/* One message to one recipient through [transport] sendmail -oi -f FROM
+ * -- TO; its exit status decides (0 sent, 65/67/68/77/64 failed, else
+ * deferred). */
+enum delivery transport_sendmail(const struct config *cfg, const char *from, const char *to,
+				 const void *data, gsize len, char **why);
 /* Whether the connection is still open (a 421 or a hang-up closes it). */
 bool transport_smtp_alive(const struct smtp *t);
 

@@ -207,3 +207,63 @@ transport_smtp_alive(const struct smtp *t)
 {
 	return t && t->session && t->session->stream;
 }
+
+/* sendmail ------------------------------------------------------------------ */
+
+/* The sendmail(8) exit codes that mean "this will never work": the rest
+ * (75 above all, or a signal) are worth another try. */
+static bool
+permanent_exit(int status)
+{
+	return status == EX_USAGE || status == EX_DATAERR || status == EX_NOUSER ||
+	    status == EX_NOHOST || status == EX_NOPERM;
+}
+
+enum delivery
+transport_sendmail(const struct config *cfg, const char *from, const char *to, const void *data,
+		   gsize len, char **why)
+{
+	g_auto(GStrv) command = NULL;
+	g_autoptr(GError) error = NULL;
+
+	if (!g_shell_parse_argv(cfg->transport_sendmail, NULL, &command, &error)) {
+		*why = g_strdup_printf("[transport] sendmail: %s", error->message);
+		return DELIVERY_DEFERRED;
+	}
+	/* -oi: a line with a lone dot is not the end; -f: the envelope
+	 * sender; --: no recipient is ever read as an option */
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	for (int i = 0; command[i]; i++)
+		g_ptr_array_add(argv, command[i]);
+	g_ptr_array_add(argv, (gpointer) "-oi");
+	g_ptr_array_add(argv, (gpointer) "-f");
+	g_ptr_array_add(argv, (gpointer)(*from ? from : "<>"));
+	g_ptr_array_add(argv, (gpointer) "--");
+	g_ptr_array_add(argv, (gpointer)to);
+	g_ptr_array_add(argv, NULL);
+	g_autoptr(GSubprocess) p = g_subprocess_newv((const char *const *)argv->pdata,
+						     G_SUBPROCESS_FLAGS_STDIN_PIPE |
+						     G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+						     G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+	if (!p) {
+		*why = g_strdup_printf("%s: %s", command[0], error->message);
+		return DELIVERY_DEFERRED;
+	}
+	g_autoptr(GBytes) in = g_bytes_new_static(data, len);
+	g_autoptr(GBytes) err = NULL;
+	if (!g_subprocess_communicate(p, in, NULL, NULL, &err, &error)) {
+		*why = g_strdup_printf("%s: %s", command[0], error->message);
+		g_subprocess_force_exit(p);
+		g_subprocess_wait(p, NULL, NULL);
+		return DELIVERY_DEFERRED;
+	}
+	if (g_subprocess_get_if_exited(p) && g_subprocess_get_exit_status(p) == 0)
+		return DELIVERY_SENT;
+	gsize n = 0;
+	const char *text = err ? g_bytes_get_data(err, &n) : NULL;
+	g_autofree char *said = g_strstrip(g_strndup(text ? text : "", n));
+	int status = g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p) : -1;
+	*why = status >= 0 ? g_strdup_printf("%s exited %d: %s", command[0], status, said)
+	    : g_strdup_printf("%s was killed: %s", command[0], said);
+	return status >= 0 && permanent_exit(status) ? DELIVERY_FAILED : DELIVERY_DEFERRED;
+}
