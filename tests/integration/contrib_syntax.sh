@@ -272,28 +272,7 @@ postfix_delivery() {
 		EOF
 	} >"$P/etc/main.cf"
 	{
-		# The services a local delivery needs, and nothing that listens.
-		cat <<-'EOF'
-		pickup    unix  n       -       n       60      1       pickup
-		cleanup   unix  n       -       n       -       0       cleanup
-		qmgr      unix  n       -       n       300     1       qmgr
-		rewrite   unix  -       -       n       -       -       trivial-rewrite
-		bounce    unix  -       -       n       -       0       bounce
-		defer     unix  -       -       n       -       0       bounce
-		trace     unix  -       -       n       -       0       bounce
-		verify    unix  -       -       n       -       1       verify
-		flush     unix  n       -       n       1000?   0       flush
-		proxymap  unix  -       -       n       -       -       proxymap
-		showq     unix  n       -       n       -       -       showq
-		error     unix  -       -       n       -       -       error
-		retry     unix  -       -       n       -       -       error
-		discard   unix  -       -       n       -       -       discard
-		local     unix  -       n       n       -       -       local
-		virtual   unix  -       n       n       -       -       virtual
-		anvil     unix  -       -       n       -       1       anvil
-		scache    unix  -       -       n       -       1       scache
-		postlog   unix-dgram n  -       n       -       1       postlogd
-		EOF
+		postfix_services
 		sed -e 's/user=confmail/user=nobody/' \
 			-e "s#/usr/local/bin/confmail -c /etc/confmail/icssi-2022.conf#$CONFMAIL -c $conf#" "$MASTER"
 	} >"$P/etc/master.cf"

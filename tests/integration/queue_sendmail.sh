@@ -28,27 +28,11 @@ maillog_file_prefixes = $P
 relayhost = [127.0.0.1]:$PORT
 smtp_tls_security_level = none
 END
-cat >"$P/etc/master.cf" <<'END'
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-END
+{
+	postfix_services
+	echo "smtp      unix  -       -       n       -       -       smtp"
+	echo "relay     unix  -       -       n       -       -       smtp"
+} >"$P/etc/master.cf"
 smtp-sink -u nobody -d "$SINKDIR/" "127.0.0.1:$PORT" 64 &
 sink=$!
 trap 'postfix -c "$P/etc" stop >/dev/null 2>&1; kill $sink 2>/dev/null; rm -rf "$TMP" "$SINKDIR"' EXIT
