@@ -42,6 +42,12 @@ list(struct store *st)
 	return 0;
 }
 
+static gint
+compare_ids(const gint64 *a, const gint64 *b)
+{
+	return *a < *b ? -1 : *a > *b;
+}
+
 struct claimed {
 	gint64 id;
 	char *from, *to, *created_at;
@@ -60,46 +66,90 @@ claimed_clear(struct claimed *c)
 	memset(c, 0, sizeof *c);
 }
 
-/* Takes the next due row for ten minutes: another runner skips it, and a
- * runner that dies lets it go when the lease runs out. */
+/* Takes up to BATCH due rows for ten minutes: another runner skips them,
+ * and a runner that dies lets them go when the lease runs out.  One look
+ * for many rows: looking for each row anew costs a scan of all due rows. */
+#define BATCH 64
+
 static gboolean
-claim(struct store *st, const char *now, const char *owner, struct claimed *c, GError **error)
+claim_batch(struct store *st, const char *now, const char *owner, GArray *ids, GError **error)
 {
 	sqlite3_stmt *stmt = NULL;
-	memset(c, 0, sizeof *c);
+	g_array_set_size(ids, 0);
 	if (!store_begin(st, error))
 		return FALSE;
 	int rc = sqlite3_prepare_v2(store_db(st),
 				    "UPDATE outbox SET lease_owner = ?2,"
 				    " lease_until = strftime('%Y-%m-%dT%H:%M:%SZ', ?1, '+10 minutes')"
-				    " WHERE id = (SELECT id FROM outbox WHERE state IN ('queued', 'deferred')"
+				    " WHERE id IN (SELECT id FROM outbox WHERE state IN ('queued', 'deferred')"
 				    "  AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)"
-				    "  ORDER BY id LIMIT 1)"
-				    " RETURNING id, envelope_from, recipient, content, attempts, created_at",
-				    -1, &stmt, NULL);
+				    "  ORDER BY id LIMIT ?3)"
+				    " RETURNING id", -1, &stmt, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(stmt, 1, now, -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
-		rc = sqlite3_step(stmt);
-		if (rc == SQLITE_ROW) {
-			c->id = sqlite3_column_int64(stmt, 0);
-			c->from = g_strdup((const char *)sqlite3_column_text(stmt, 1));
-			c->to = g_strdup((const char *)sqlite3_column_text(stmt, 2));
-			c->content = g_bytes_new(sqlite3_column_blob(stmt, 3),
-						 (gsize)sqlite3_column_bytes(stmt, 3));
-			c->attempts = sqlite3_column_int(stmt, 4);
-			c->created_at = g_strdup((const char *)sqlite3_column_text(stmt, 5));
-			rc = sqlite3_step(stmt);
+		sqlite3_bind_int(stmt, 3, BATCH);
+		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+			gint64 id = sqlite3_column_int64(stmt, 0);
+			g_array_append_val(ids, id);
 		}
 	}
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE) {
-		store_set_error(st, rc, "claiming an outbox message", error);
+		store_set_error(st, rc, "claiming outbox messages", error);
 		store_rollback(st);
-		claimed_clear(c);
+		g_array_set_size(ids, 0);
 		return FALSE;
 	}
-	return store_commit(st, error);
+	if (!store_commit(st, error))
+		return FALSE;
+	/* RETURNING gives no order: send in the order queued */
+	g_array_sort(ids, (GCompareFunc)compare_ids);
+	return TRUE;
+}
+
+/* Reads claimed row ID. */
+static gboolean
+load_claimed(struct store *st, gint64 id, struct claimed *c, GError **error)
+{
+	sqlite3_stmt *stmt = NULL;
+	memset(c, 0, sizeof *c);
+	int rc = sqlite3_prepare_v2(store_db(st), "SELECT envelope_from, recipient, content, attempts,"
+				    " created_at FROM outbox WHERE id = ?", -1, &stmt, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(stmt, 1, id);
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW) {
+			c->id = id;
+			c->from = g_strdup((const char *)sqlite3_column_text(stmt, 0));
+			c->to = g_strdup((const char *)sqlite3_column_text(stmt, 1));
+			c->content = g_bytes_new(sqlite3_column_blob(stmt, 2),
+						 (gsize)sqlite3_column_bytes(stmt, 2));
+			c->attempts = sqlite3_column_int(stmt, 3);
+			c->created_at = g_strdup((const char *)sqlite3_column_text(stmt, 4));
+			rc = SQLITE_DONE;
+		}
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		store_set_error(st, rc, "reading an outbox message", error);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* Gives back the leases of rows claimed but not tried (a stop was asked). */
+static void
+release(struct store *st, const char *owner)
+{
+	sqlite3_stmt *stmt = NULL;
+	if (sqlite3_prepare_v2(store_db(st), "UPDATE outbox SET lease_until = NULL, lease_owner = NULL"
+			       " WHERE lease_owner = ? AND state IN ('queued', 'deferred')", -1, &stmt,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_text(stmt, 1, owner, -1, SQLITE_STATIC);
+		sqlite3_step(stmt);
+	}
+	sqlite3_finalize(stmt);
 }
 
 /* Whether a message queued at CREATED has waited longer than DAYS at NOW. */
@@ -224,47 +274,56 @@ deliver_due(const struct config *cfg, struct store *st, int counts[3], GError **
 	gint64 total = bar ? due_count(st, now) : 0, started = g_get_monotonic_time();
 	int done = 0;
 
+	g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(gint64));
 	while (ok && !stop_requested) {
-		struct claimed c;
-		if (!(ok = claim(st, now, owner, &c, error)) || !c.id)
+		if (!(ok = claim_batch(st, now, owner, ids, error)) || ids->len == 0)
 			break;
-		g_autofree char *why = NULL, *path = NULL;
-		enum delivery d;
-		gsize len;
-		const void *data = g_bytes_get_data(c.content, &len);
-		if (by_sendmail) {
-			d = transport_sendmail(cfg, c.from, c.to, data, len, &why);
-		} else if (!by_smtp) {
-			g_autoptr(GError) failure = NULL;
-			d = transport_maildir(cfg->transport_maildir, c.id, data, len, &path, &failure)
-			    ? DELIVERY_SENT : DELIVERY_DEFERRED;
-			if (failure)
-				why = g_strdup(failure->message);
-		} else {
-			if (!down && !transport_smtp_alive(session)) {
-				transport_smtp_close(session);
-				session = transport_smtp_open(cfg, &down);
-			}
-			if (down) {
-				d = DELIVERY_DEFERRED;
-				why = g_strdup(down);
+		for (guint i = 0; ok && i < ids->len && !stop_requested; i++) {
+			struct claimed c;
+			if (!(ok = load_claimed(st, g_array_index(ids, gint64, i), &c, error)))
+				break;
+			if (!c.id)
+				continue;	/* dropped meanwhile */
+			g_autofree char *why = NULL, *path = NULL;
+			enum delivery d;
+			gsize len;
+			const void *data = g_bytes_get_data(c.content, &len);
+			if (by_sendmail) {
+				d = transport_sendmail(cfg, c.from, c.to, data, len, &why);
+			} else if (!by_smtp) {
+				g_autoptr(GError) failure = NULL;
+				d = transport_maildir(cfg->transport_maildir, c.id, data, len, &path, &failure)
+				    ? DELIVERY_SENT : DELIVERY_DEFERRED;
+				if (failure)
+					why = g_strdup(failure->message);
 			} else {
-				d = transport_smtp_send(session, c.from, c.to, data, len, &why);
+				if (!down && !transport_smtp_alive(session)) {
+					transport_smtp_close(session);
+					session = transport_smtp_open(cfg, &down);
+				}
+				if (down) {
+					d = DELIVERY_DEFERRED;
+					why = g_strdup(down);
+				} else {
+					d = transport_smtp_send(session, c.from, c.to, data, len, &why);
+				}
 			}
+			ok = settle(st, cfg, &c, d, why, now, error);
+			static const char *const names[] = { "sent", "deferred", "failed" };
+			if (bar && d != DELIVERY_SENT)
+				fputs("\r\033[K", stderr);
+			if (!bar || d != DELIVERY_SENT)
+				printf("%" G_GINT64_FORMAT " %s %s%s%s\n", c.id, names[d], c.to,
+				       why ? ": " : "", why ? why : "");
+			fflush(stdout);
+			if (bar)
+				progress(++done, total, started);
+			counts[d]++;
+			claimed_clear(&c);
 		}
-		ok = settle(st, cfg, &c, d, why, now, error);
-		static const char *const names[] = { "sent", "deferred", "failed" };
-		if (bar && d != DELIVERY_SENT)
-			fputs("\r\033[K", stderr);
-		if (!bar || d != DELIVERY_SENT)
-			printf("%" G_GINT64_FORMAT " %s %s%s%s\n", c.id, names[d], c.to,
-			       why ? ": " : "", why ? why : "");
-		fflush(stdout);
-		if (bar)
-			progress(++done, total, started);
-		counts[d]++;
-		claimed_clear(&c);
 	}
+	if (stop_requested)
+		release(st, owner);
 	transport_smtp_close(session);
 	if (bar && done)
 		fputc('\n', stderr);
@@ -436,6 +495,11 @@ cmd_queue(struct command_context *ctx, int argc, char **argv)
 	g_autoptr(store) st = store_open(cfg, STORE_CREATE, &error);
 	if (!st)
 		return cm_fail(error);
+	/* The runner's own commits (leases, outcomes) need not reach the disk
+	 * before the next message: the rows were made durable by the intake,
+	 * and losing the last outcomes to a power cut means a message is sent
+	 * again, never lost (WAL keeps them through a crash of the runner). */
+	sqlite3_exec(store_db(st), "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
 	if (strcmp(what, "list") == 0)
 		return list(st);
 	if (strcmp(what, "show") == 0)
