@@ -77,6 +77,9 @@ enqueue 300 a
 run
 equal "smtp: 300 messages, each delivered once, byte for byte, none missing" "$(compare)" "300 0 0 0"
 equal "smtp: all marked sent" "$(sql "SELECT count(*) FROM outbox WHERE state = 'sent'")" 300
+check "smtp: sent in the order queued (claimed 64 at a time)" \
+	awk '$2 == "sent" { if ($1 <= last) exit 1; last = $1 }' "$TMP/run.out"
+equal "smtp: no lease is left held after the run" "$(sql "SELECT count(*) FROM outbox WHERE lease_owner IS NOT NULL")" 0
 rm -f "$SINKDIR"/*
 
 # 4xx at RCPT: deferred for 5 minutes, then delivered.
@@ -200,6 +203,7 @@ if kill -0 "$daemon" 2>/dev/null; then notok "daemon: still running 5 s after SI
 wait "$daemon" || rc=$?
 equal "daemon: SIGTERM ends it with status 0" "$rc" 0
 check "daemon: ... saying so" grep -q '^queue: stopped' "$TMP/daemon.out"
+equal "daemon: stopped, it holds no lease" "$(sql "SELECT count(*) FROM outbox WHERE lease_owner IS NOT NULL AND state <> 'sent'")" 0
 expect_rc 64 "queue run: --once or --daemon, not both" "$CONFMAIL" -c "$CONF" queue run --once --daemon
 stop_sink
 finish
