@@ -6,7 +6,7 @@ BUILD ?= build
 PKG_CONFIG ?= pkg-config
 comma := ,
 
-PKGS = gmime-3.0 sqlite3 libpcre2-8 json-glib-1.0 gmodule-2.0
+PKGS = gmime-3.0 sqlite3 libpcre2-8 json-glib-1.0 gmodule-2.0 gnutls
 # libxml2 is opened at run time by its soname (src/text.c), not linked.
 XML_CFLAGS := $(shell $(PKG_CONFIG) --cflags libxml-2.0)
 # libetpan ships a pkg-config file on Debian; older builds only libetpan-config.

@@ -8,6 +8,8 @@
  */
 #include "confmail.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,9 +52,9 @@ compare_ids(const gint64 *a, const gint64 *b)
 
 struct claimed {
 	gint64 id;
-	char *from, *to, *created_at;
+	char *from, *to, *created_at, *splices;
 	int attempts;
-	GBytes *content;
+	GBytes *content;	/* as stored: shared parts not yet put back */
 };
 
 static void
@@ -61,6 +63,7 @@ claimed_clear(struct claimed *c)
 	g_free(c->from);
 	g_free(c->to);
 	g_free(c->created_at);
+	g_free(c->splices);
 	if (c->content)
 		g_bytes_unref(c->content);
 	memset(c, 0, sizeof *c);
@@ -115,7 +118,7 @@ load_claimed(struct store *st, gint64 id, struct claimed *c, GError **error)
 	sqlite3_stmt *stmt = NULL;
 	memset(c, 0, sizeof *c);
 	int rc = sqlite3_prepare_v2(store_db(st), "SELECT envelope_from, recipient, content, attempts,"
-				    " created_at FROM outbox WHERE id = ?", -1, &stmt, NULL);
+				    " created_at, splices FROM outbox WHERE id = ?", -1, &stmt, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(stmt, 1, id);
 		rc = sqlite3_step(stmt);
@@ -127,6 +130,7 @@ load_claimed(struct store *st, gint64 id, struct claimed *c, GError **error)
 						 (gsize)sqlite3_column_bytes(stmt, 2));
 			c->attempts = sqlite3_column_int(stmt, 3);
 			c->created_at = g_strdup((const char *)sqlite3_column_text(stmt, 4));
+			c->splices = g_strdup((const char *)sqlite3_column_text(stmt, 5));
 			rc = SQLITE_DONE;
 		}
 	}
@@ -258,74 +262,152 @@ progress(int done, gint64 total, gint64 started)
 		filled, "##############################", width - filled, "", done, total, rate, eta);
 }
 
+/* Whether rows A and B are the same message from the same sender: then
+ * one SMTP transaction carries it to both. */
+static bool
+same_message(const struct claimed *a, const struct claimed *b)
+{
+	return a->id && b->id && strcmp(a->from, b->from) == 0 &&
+	    g_strcmp0(a->splices, b->splices) == 0 && g_bytes_equal(a->content, b->content);
+}
+
+struct run {
+	const struct config *cfg;
+	struct store *st;
+	const char *now;
+	struct smtp *session;
+	char *down;		/* why the relay cannot be reached, this run */
+	GHashTable *parts;	/* shared parts, kept between messages */
+	GByteArray *message;	/* the one being sent */
+	bool bar;
+	gint64 total, started;
+	int done;
+	int *counts;
+};
+
+/* Sends ROWS[0..N-1], one message to N recipients, and records each
+ * outcome. */
+static gboolean
+deliver_group(struct run *r, struct claimed *rows, guint n, GError **error)
+{
+	const struct config *cfg = r->cfg;
+	g_autofree enum delivery *outcome = g_new0(enum delivery, n);
+	char **why = g_new0(char *, n + 1);
+	g_autofree char **to = g_new0(char *, n + 1);
+	g_autofree char *path = NULL;
+	g_autoptr(GError) failure = NULL;
+
+	for (guint i = 0; i < n; i++)
+		to[i] = rows[i].to;
+	gsize stored_len;
+	const guint8 *stored = g_bytes_get_data(rows[0].content, &stored_len);
+	if (!outbox_assemble(r->st, stored, stored_len, rows[0].splices, r->parts, r->message, &failure)) {
+		/* a row that cannot be put together will never be sent */
+		for (guint i = 0; i < n; i++) {
+			outcome[i] = DELIVERY_FAILED;
+			why[i] = g_strdup(failure->message);
+		}
+	} else if (strcmp(cfg->transport_kind, "sendmail") == 0) {
+		char *said = NULL;
+		enum delivery d = transport_sendmail(cfg, rows[0].from, to, n, r->message->data,
+						     r->message->len, &said);
+		for (guint i = 0; i < n; i++) {
+			outcome[i] = d;
+			why[i] = g_strdup(said);
+		}
+		g_free(said);
+	} else if (strcmp(cfg->transport_kind, "smtp") != 0) {
+		outcome[0] = transport_maildir(cfg->transport_maildir, rows[0].id, r->message->data,
+					       r->message->len, &path, &failure)
+		    ? DELIVERY_SENT : DELIVERY_DEFERRED;
+		if (failure)
+			why[0] = g_strdup(failure->message);
+	} else {
+		if (!r->down && !transport_smtp_alive(r->session)) {
+			transport_smtp_close(r->session);
+			r->session = transport_smtp_open(cfg, &r->down);
+		}
+		if (r->down) {
+			for (guint i = 0; i < n; i++) {
+				outcome[i] = DELIVERY_DEFERRED;
+				why[i] = g_strdup(r->down);
+			}
+		} else {
+			transport_smtp_send(r->session, rows[0].from, to, n, r->message->data,
+					    r->message->len, outcome, why);
+		}
+	}
+	gboolean ok = TRUE;
+	for (guint i = 0; ok && i < n; i++) {
+		ok = settle(r->st, cfg, &rows[i], outcome[i], why[i], r->now, error);
+		static const char *const names[] = { "sent", "deferred", "failed" };
+		if (r->bar && outcome[i] != DELIVERY_SENT)
+			fputs("\r\033[K", stderr);
+		if (!r->bar || outcome[i] != DELIVERY_SENT)
+			printf("%" G_GINT64_FORMAT " %s %s%s%s\n", rows[i].id, names[outcome[i]], rows[i].to,
+			       why[i] ? ": " : "", why[i] ? why[i] : "");
+		if (r->bar)
+			progress(++r->done, r->total, r->started);
+		r->counts[outcome[i]]++;
+	}
+	fflush(stdout);
+	for (guint i = 0; i < n; i++)
+		g_free(why[i]);
+	g_free(why);
+	return ok;
+}
+
 /* Delivers every due message (until a stop is asked); COUNTS by outcome. */
 static gboolean
 deliver_due(const struct config *cfg, struct store *st, int counts[3], GError **error)
 {
 	g_autofree char *now = confmail_now_iso();
 	g_autofree char *owner = g_strdup_printf("%d", (int)getpid());
-	bool by_smtp = strcmp(cfg->transport_kind, "smtp") == 0;
-	bool by_sendmail = strcmp(cfg->transport_kind, "sendmail") == 0;
-	struct smtp *session = NULL;
-	g_autofree char *down = NULL;	/* why the relay cannot be reached */
-	gboolean ok = TRUE;
 	/* a person watching a long run sees a bar; logs get a line each */
 	bool bar = isatty(STDERR_FILENO) && isatty(STDOUT_FILENO);
-	gint64 total = bar ? due_count(st, now) : 0, started = g_get_monotonic_time();
-	int done = 0;
+	struct run r = {
+		.cfg = cfg, .st = st, .now = now, .bar = bar, .counts = counts,
+		.parts = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
+					       (GDestroyNotify)g_bytes_unref),
+		.message = g_byte_array_new(),
+		.total = bar ? due_count(st, now) : 0, .started = g_get_monotonic_time(),
+	};
+	/* a Maildir is one mailbox per row; the others take a message once
+	 * for all its recipients */
+	guint most = strcmp(cfg->transport_kind, "maildir") == 0 ? 1 : (guint)cfg->transport_max_recipients;
+	gboolean ok = TRUE;
 
 	g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(gint64));
+	g_autoptr(GArray) rows = g_array_new(FALSE, TRUE, sizeof(struct claimed));
+	g_array_set_clear_func(rows, (GDestroyNotify)claimed_clear);
 	while (ok && !stop_requested) {
 		if (!(ok = claim_batch(st, now, owner, ids, error)) || ids->len == 0)
 			break;
-		for (guint i = 0; ok && i < ids->len && !stop_requested; i++) {
-			struct claimed c;
-			if (!(ok = load_claimed(st, g_array_index(ids, gint64, i), &c, error)))
-				break;
-			if (!c.id)
-				continue;	/* dropped meanwhile */
-			g_autofree char *why = NULL, *path = NULL;
-			enum delivery d;
-			gsize len;
-			const void *data = g_bytes_get_data(c.content, &len);
-			if (by_sendmail) {
-				d = transport_sendmail(cfg, c.from, c.to, data, len, &why);
-			} else if (!by_smtp) {
-				g_autoptr(GError) failure = NULL;
-				d = transport_maildir(cfg->transport_maildir, c.id, data, len, &path, &failure)
-				    ? DELIVERY_SENT : DELIVERY_DEFERRED;
-				if (failure)
-					why = g_strdup(failure->message);
-			} else {
-				if (!down && !transport_smtp_alive(session)) {
-					transport_smtp_close(session);
-					session = transport_smtp_open(cfg, &down);
-				}
-				if (down) {
-					d = DELIVERY_DEFERRED;
-					why = g_strdup(down);
-				} else {
-					d = transport_smtp_send(session, c.from, c.to, data, len, &why);
-				}
+		g_array_set_size(rows, ids->len);
+		for (guint i = 0; ok && i < ids->len; i++)
+			ok = load_claimed(st, g_array_index(ids, gint64, i),
+					  &g_array_index(rows, struct claimed, i), error);
+		for (guint i = 0; ok && i < rows->len && !stop_requested;) {
+			struct claimed *first = &g_array_index(rows, struct claimed, i);
+			guint n = 1;
+			if (!first->id) {	/* dropped meanwhile */
+				i++;
+				continue;
 			}
-			ok = settle(st, cfg, &c, d, why, now, error);
-			static const char *const names[] = { "sent", "deferred", "failed" };
-			if (bar && d != DELIVERY_SENT)
-				fputs("\r\033[K", stderr);
-			if (!bar || d != DELIVERY_SENT)
-				printf("%" G_GINT64_FORMAT " %s %s%s%s\n", c.id, names[d], c.to,
-				       why ? ": " : "", why ? why : "");
-			fflush(stdout);
-			if (bar)
-				progress(++done, total, started);
-			counts[d]++;
-			claimed_clear(&c);
+			while (i + n < rows->len && n < most && same_message(first, first + n))
+				n++;
+			ok = deliver_group(&r, first, n, error);
+			i += n;
 		}
+		g_array_set_size(rows, 0);
 	}
 	if (stop_requested)
 		release(st, owner);
-	transport_smtp_close(session);
-	if (bar && done)
+	transport_smtp_close(r.session);
+	g_free(r.down);
+	g_hash_table_destroy(r.parts);
+	g_byte_array_unref(r.message);
+	if (bar && r.done)
 		fputc('\n', stderr);
 	return ok;
 }
@@ -400,7 +482,7 @@ show(struct store *st, gint64 id)
 	int rc = sqlite3_prepare_v2(store_db(st),
 				    "SELECT id, created_at, kind, coalesce(template, '-'), envelope_from, recipient,"
 				    " state, attempts, next_attempt_at, coalesce(last_error, '-'),"
-				    " coalesce(sent_at, '-'), content FROM outbox WHERE id = ?", -1, &stmt, NULL);
+				    " coalesce(sent_at, '-'), content, splices FROM outbox WHERE id = ?", -1, &stmt, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(stmt, 1, id);
 		rc = sqlite3_step(stmt);
@@ -415,8 +497,18 @@ show(struct store *st, gint64 id)
 	for (int i = 0; i < 11; i++)
 		printf("%-13s %s\n", names[i], col(stmt, i));
 	printf("\n");
-	fwrite(sqlite3_column_blob(stmt, 11), 1, (size_t)sqlite3_column_bytes(stmt, 11), stdout);
+	/* the message as it is sent, shared parts put back */
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GHashTable) parts = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
+							    (GDestroyNotify)g_bytes_unref);
+	g_autoptr(GByteArray) message = g_byte_array_new();
+	gboolean ok = outbox_assemble(st, sqlite3_column_blob(stmt, 11),
+				      (gsize)sqlite3_column_bytes(stmt, 11),
+				      (const char *)sqlite3_column_text(stmt, 12), parts, message, &error);
 	sqlite3_finalize(stmt);
+	if (!ok)
+		return cm_fail(error);
+	fwrite(message->data, 1, message->len, stdout);
 	return 0;
 }
 
@@ -453,21 +545,120 @@ change(struct store *st, const char *what, gint64 id)
 	return 0;
 }
 
+/* The recipients of `queue add`: the arguments, then FILE's lines (one
+ * address each; blank lines and '#' comments skipped), each once. */
+static GPtrArray *
+read_recipients(char **args, const char *file, GError **error)
+{
+	g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autofree char *text = NULL;
+	g_auto(GStrv) lines = NULL;
+
+	if (file) {
+		if (!g_file_get_contents(file, &text, NULL, error))
+			return NULL;
+		lines = g_strsplit(text, "\n", -1);
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		char **list = pass == 0 ? args : lines;
+		for (int i = 0; list && list[i]; i++) {
+			g_autofree char *a = g_strstrip(g_strdup(list[i]));
+			if (pass == 1 && (!*a || *a == '#'))
+				continue;
+			if (!compose_address_ok(a)) {
+				g_set_error(error, CONFMAIL_ERROR, EX_DATAERR, "%s%s%d: not an address: '%s'",
+					    pass ? file : "argument ", pass ? ":" : "", i + 1, a);
+				return NULL;
+			}
+			g_autofree char *key = g_utf8_casefold(a, -1);
+			if (g_hash_table_add(seen, g_steal_pointer(&key)))
+				g_ptr_array_add(all, g_steal_pointer(&a));
+		}
+	}
+	g_ptr_array_add(all, NULL);
+	return g_steal_pointer(&all);
+}
+
+/* queue add [--verp] [--recipients FILE] MESSAGE [ADDRESS...]: a message
+ * an organiser prepared, queued once per recipient (own To: and
+ * Message-ID, large parts stored once), all or nothing. */
+static int
+add(const struct config *cfg, struct store *st, const char *path, char **args, const char *file,
+    gboolean verp)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) rcpts = read_recipients(args, file, &error);
+	if (!rcpts) {
+		cm_err("queue add: %s", error->message);
+		return error->domain == G_FILE_ERROR ? EX_NOINPUT : EX_DATAERR;
+	}
+	if (rcpts->len == 1) {
+		cm_err("queue add: no recipients");
+		return EX_USAGE;
+	}
+	g_autoptr(GMimeStream) stream = NULL;
+	if (strcmp(path, "-") == 0) {
+		stream = g_mime_stream_fs_new(dup(STDIN_FILENO));
+	} else {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			cm_err("queue add: %s: %s", path, g_strerror(errno));
+			return EX_NOINPUT;
+		}
+		stream = g_mime_stream_fs_new(fd);
+	}
+	g_autoptr(GMimeParser) parser = g_mime_parser_new_with_stream(stream);
+	g_autoptr(GMimeMessage) msg = g_mime_parser_construct_message(parser, NULL);
+	if (!msg || !g_mime_message_get_mime_part(msg)) {
+		cm_err("queue add: %s: not a MIME message", path);
+		return EX_DATAERR;
+	}
+	GMimeObject *top = GMIME_OBJECT(msg);
+	if (!g_mime_object_get_header(top, "From")) {
+		InternetAddressList *from = g_mime_message_get_addresses(msg, GMIME_ADDRESS_TYPE_FROM);
+		internet_address_list_add(from, internet_address_mailbox_new(cfg->name, cfg->from_address));
+	}
+	if (!g_mime_object_get_header(top, "Date")) {
+		g_autoptr(GDateTime) now = confmail_now();
+		g_mime_message_set_date(msg, now);
+	}
+	g_autofree char *now = confmail_now_iso();
+	struct outgoing o = { .kind = "announce", .envelope_from = cfg->from_address };
+	if (!store_begin(st, &error))
+		return cm_fail(error);
+	if (!outbox_put_each(st, &o, msg, (char *const *)rcpts->pdata, verp ? cfg->domain : NULL,
+			     cfg->domain, now, &error)) {
+		store_rollback(st);
+		return cm_fail(error);
+	}
+	if (!store_commit(st, &error))
+		return cm_fail(error);
+	printf("queued %u message%s\n", rcpts->len - 1, rcpts->len == 2 ? "" : "s");
+	return 0;
+}
+
 int
 cmd_queue(struct command_context *ctx, int argc, char **argv)
 {
 	g_autoptr(GError) error = NULL;
 	gboolean once = FALSE, daemon = FALSE;
 	int interval = 60;
+	gboolean verp = FALSE;
+	g_autofree char *recipients = NULL;
 	GOptionEntry entries[] = {
 		{ "once", 0, 0, G_OPTION_ARG_NONE, &once, "deliver what is due, then exit", NULL },
 		{ "daemon", 0, 0, G_OPTION_ARG_NONE, &daemon,
 		  "keep delivering: new messages at once, retries when due; SIGTERM stops", NULL },
 		{ "interval", 0, 0, G_OPTION_ARG_INT, &interval,
 		  "with --daemon: seconds between looks for retries coming due (60)", "S" },
+		{ "verp", 0, 0, G_OPTION_ARG_NONE, &verp,
+		  "add: each message's envelope sender is bounces+ID@ the conference domain", NULL },
+		{ "recipients", 0, 0, G_OPTION_ARG_FILENAME, &recipients,
+		  "add: a file of recipients, one address per line", "FILE" },
 		G_OPTION_ENTRY_NULL
 	};
-	g_autoptr(GOptionContext) oc = g_option_context_new("run --once|--daemon | list | show ID | retry ID | drop ID");
+	g_autoptr(GOptionContext) oc = g_option_context_new("run --once|--daemon | list | show ID | retry ID | drop ID | add MESSAGE [ADDRESS...]");
 
 	g_option_context_add_main_entries(oc, entries, NULL);
 	if (!g_option_context_parse(oc, &argc, &argv, &error)) {
@@ -484,9 +675,12 @@ cmd_queue(struct command_context *ctx, int argc, char **argv)
 		if (*end || id <= 0)
 			id = 0;
 	}
-	if ((strcmp(what, "run") == 0 && (argc != 2 || once == daemon || interval < 1)) || (strcmp(what, "list") == 0 && argc != 2) ||
-	    (with_id && !id) || (!with_id && strcmp(what, "run") != 0 && strcmp(what, "list") != 0)) {
-		cm_err("usage: confmail queue run --once|--daemon | list | show ID | retry ID | drop ID");
+	bool adding = strcmp(what, "add") == 0;
+	if ((strcmp(what, "run") == 0 && (argc != 2 || once == daemon || interval < 1)) ||
+	    (strcmp(what, "list") == 0 && argc != 2) || (adding && argc < 3) || (with_id && !id) ||
+	    (!with_id && !adding && strcmp(what, "run") != 0 && strcmp(what, "list") != 0)) {
+		cm_err("usage: confmail queue run --once|--daemon | list | show ID | retry ID | drop ID\n"
+		       "       confmail queue add [--verp] [--recipients FILE] MESSAGE [ADDRESS...]");
 		return EX_USAGE;
 	}
 	g_autoptr(config) cfg = cm_load_config(ctx);
@@ -499,9 +693,12 @@ cmd_queue(struct command_context *ctx, int argc, char **argv)
 	 * before the next message: the rows were made durable by the intake,
 	 * and losing the last outcomes to a power cut means a message is sent
 	 * again, never lost (WAL keeps them through a crash of the runner). */
-	sqlite3_exec(store_db(st), "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+	if (strcmp(what, "run") == 0)
+		sqlite3_exec(store_db(st), "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
 	if (strcmp(what, "list") == 0)
 		return list(st);
+	if (adding)
+		return add(cfg, st, argv[2], argv + 3, recipients, verp);
 	if (strcmp(what, "show") == 0)
 		return show(st, id);
 	if (with_id)

@@ -67,6 +67,13 @@ static const struct key_spec keys[] = {
 	{ "transport", "sendmail", K_STRING, F(transport_sendmail), "/usr/sbin/sendmail", false, NULL },
 	{ "transport", "max_queue_lifetime", K_INT, F(max_queue_lifetime), "5", false, "1:60" },
 	{ "transport", "starttls", K_ENUM, F(transport_starttls), "opportunistic", false, "required|opportunistic|off" },
+	{ "transport", "implicit_tls", K_ENUM, F(transport_implicit_tls), "false", false, "true|false" },
+	{ "transport", "ca_file", K_PATH, F(transport_ca_file), NULL, false, NULL },
+	{ "transport", "user", K_STRING, F(transport_user), NULL, false, NULL },
+	{ "transport", "password_file", K_PATH, F(transport_password_file), NULL, false, NULL },
+	{ "transport", "helo_name", K_STRING, F(transport_helo_name), NULL, false, NULL },
+	{ "transport", "timeout", K_INT, F(transport_timeout), "300", false, "1:3600" },
+	{ "transport", "max_recipients", K_INT, F(transport_max_recipients), "50", false, "1:1000" },
 
 	{ "fetch", "protocol", K_ENUM, F(fetch_protocol), "imap", false, "imap|pop3" },
 	{ "fetch", "host", K_STRING, F(fetch_host), NULL, false, NULL },

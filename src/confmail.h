@@ -85,6 +85,13 @@ struct config {
 	int transport_port;
 	char *transport_starttls;
 	char *transport_sendmail;	/* the command, with its own options */
+	char *transport_implicit_tls;	/* "true": TLS from the first byte (port 465) */
+	char *transport_ca_file;	/* NULL: the system's CA store */
+	char *transport_user;		/* AUTH, with the password in password_file */
+	char *transport_password_file;
+	char *transport_helo_name;	/* NULL: this host's name */
+	int transport_timeout;		/* seconds, per exchange */
+	int transport_max_recipients;	/* per SMTP transaction */
 	int max_queue_lifetime;	/* days a message may wait before it fails */
 
 	/* [fetch] */
@@ -514,6 +521,17 @@ struct outgoing {
 /* Queues MSG for O->recipient, inside the caller's transaction. */
 gboolean outbox_put(struct store *st, const struct outgoing *o, GMimeMessage *msg,
 		    const char *now, GError **error);
+/* Queues MSG once per recipient: each gets its own To: and Message-ID
+ * (made in DOMAIN), the parts of 16 KB or more are stored once for all;
+ * with VERP_DOMAIN, each row's envelope sender is bounces+ID@VERP_DOMAIN. */
+gboolean outbox_put_each(struct store *st, const struct outgoing *o, GMimeMessage *msg,
+			 char *const *recipients, const char *verp_domain, const char *domain,
+			 const char *now, GError **error);
+/* A row's message as sent: CONTENT with the shared parts named in SPLICES
+ * put back, into OUT.  CACHE (gint64 * -> GBytes) keeps parts between
+ * rows. */
+gboolean outbox_assemble(struct store *st, const guint8 *content, gsize len, const char *splices,
+			 GHashTable *cache, GByteArray *out, GError **error);
 /* Automatic replies queued to RECIPIENT in the 24 hours before NOW. */
 gint64 outbox_replies_since(struct store *st, const char *recipient, const char *now);
 /* Records a reply not sent, and why (rate limit, machine, ...). */
@@ -564,19 +582,23 @@ gboolean transport_maildir(const char *maildir, gint64 id, const void *data, gsi
 
 enum delivery { DELIVERY_SENT, DELIVERY_DEFERRED, DELIVERY_FAILED };
 typedef struct smtp smtp;
-/* A session with [transport] host:port, EHLO done (and STARTTLS when
- * offered and opportunistic); NULL and *WHY when it cannot be had. */
+/* A session with [transport] host:port: connected (TLS from the start
+ * with implicit_tls), EHLO done, STARTTLS as [transport] starttls says
+ * (the certificate verified when "required" or implicit), AUTH when
+ * [transport] user is set; NULL and *WHY when it cannot be had. */
 struct smtp *transport_smtp_open(const struct config *cfg, char **why);
 void transport_smtp_close(struct smtp *t);
-/* One message to one recipient; the SMTP reply code decides the outcome
- * (*WHY receives the reply when it is not "sent"). */
-enum delivery transport_smtp_send(struct smtp *t, const char *from, const char *to,
-				  const void *data, gsize len, char **why);
-/* One message to one recipient through [transport] sendmail -oi -f FROM
- * -- TO; its exit status decides (0 sent, 65/67/68/77/64 failed, else
- * deferred). */
-enum delivery transport_sendmail(const struct config *cfg, const char *from, const char *to,
-				 const void *data, gsize len, char **why);
+/* One transaction: DATA from FROM to the N recipients TO, pipelined when
+ * the relay offers it.  Each recipient's outcome (OUTCOME[i], and WHY[i]
+ * unless sent) comes from the reply code that decided it: MAIL's, its own
+ * RCPT's, or the end of DATA's. */
+void transport_smtp_send(struct smtp *t, const char *from, char *const *to, guint n,
+			 const void *data, gsize len, enum delivery *outcome, char **why);
+/* One message to N recipients through [transport] sendmail -oi -f FROM
+ * -- TO...; its exit status decides for all (0 sent, 65/67/68/77/64
+ * failed, else deferred). */
+enum delivery transport_sendmail(const struct config *cfg, const char *from, char *const *to,
+				 guint n, const void *data, gsize len, char **why);
 /* Whether the connection is still open (a 421 or a hang-up closes it). */
 bool transport_smtp_alive(const struct smtp *t);
 

@@ -154,6 +154,16 @@ static const char *migrations[] = {
 	"  reason TEXT NOT NULL"
 	");"
 	"CREATE INDEX bouncing_by_address ON bouncing(address);",
+
+	/* 5: large parts stored once (outbox.c): a programme PDF sent to
+	 * 10,000 people is one row here; each outbox row keeps only its own
+	 * bytes and, in splices, where the shared parts go back in. */
+	"CREATE TABLE outbox_parts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  sha256 TEXT NOT NULL UNIQUE,"
+	"  content BLOB NOT NULL"
+	");"
+	"ALTER TABLE outbox ADD COLUMN splices TEXT;",	/* "OFFSET:PART ..." */
 };
 
 int

@@ -77,4 +77,25 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 END
 }
 
+# postfix_relay DIR HOSTNAME PORT: a private Postfix's directories and the
+# main.cf lines each test instance shares (its own queue, loopback only,
+# everything relayed in clear to the smtp-sink on PORT); callers append.
+postfix_relay() {
+	mkdir -p "$1/etc" "$1/queue" "$1/data"
+	chown postfix "$1/data"
+	cat >"$1/etc/main.cf" <<END
+compatibility_level = 3.6
+queue_directory = $1/queue
+data_directory = $1/data
+myhostname = $2
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+maillog_file = $1/maillog
+maillog_file_prefixes = $1
+relayhost = [127.0.0.1]:$3
+smtp_tls_security_level = none
+END
+}
+
 finish() { exit $((failures > 0)); }

@@ -13,21 +13,7 @@ PORT=$((20000 + RANDOM % 20000))
 chmod 755 "$TMP"
 P=$TMP/pfx
 SINKDIR=$(mktemp -d /tmp/confmail-sink.XXXXXX) && chmod 777 "$SINKDIR"
-mkdir -p "$P/etc" "$P/queue" "$P/data"
-chown postfix "$P/data"
-cat >"$P/etc/main.cf" <<END
-compatibility_level = 3.6
-queue_directory = $P/queue
-data_directory = $P/data
-myhostname = mx.icssi.example
-mydestination =
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-maillog_file = $P/maillog
-maillog_file_prefixes = $P
-relayhost = [127.0.0.1]:$PORT
-smtp_tls_security_level = none
-END
+postfix_relay "$P" mx.icssi.example "$PORT"
 {
 	postfix_services
 	echo "smtp      unix  -       -       n       -       -       smtp"

@@ -73,10 +73,10 @@ PY
 }
 
 start_sink
-enqueue 300 a
+enqueue 1000 a
 run
-equal "smtp: 300 messages, each delivered once, byte for byte, none missing" "$(compare)" "300 0 0 0"
-equal "smtp: all marked sent" "$(sql "SELECT count(*) FROM outbox WHERE state = 'sent'")" 300
+equal "smtp: 1,000 messages, each delivered once, byte for byte, none missing" "$(compare)" "1000 0 0 0"
+equal "smtp: all marked sent" "$(sql "SELECT count(*) FROM outbox WHERE state = 'sent'")" 1000
 check "smtp: sent in the order queued (claimed 64 at a time)" \
 	awk '$2 == "sent" { if ($1 <= last) exit 1; last = $1 }' "$TMP/run.out"
 equal "smtp: no lease is left held after the run" "$(sql "SELECT count(*) FROM outbox WHERE lease_owner IS NOT NULL")" 0
@@ -87,49 +87,49 @@ start_sink -r RCPT
 enqueue 1 b
 expect_rc 75 "4xx: the run says some mail waits (75)" run
 equal "4xx: deferred with the server's reply, 5 minutes" \
-	"$(sql "SELECT state || ' ' || next_attempt_at || ' ' || substr(last_error, 1, 3) FROM outbox WHERE id = 301")" \
+	"$(sql "SELECT state || ' ' || next_attempt_at || ' ' || substr(last_error, 1, 3) FROM outbox WHERE id = 1001")" \
 	"deferred 2022-01-25T09:05:00Z 450"
 start_sink
 CONFMAIL_NOW=2022-01-25T09:04:00Z run
-equal "4xx: not retried before its time" "$(sql "SELECT state FROM outbox WHERE id = 301")" deferred
+equal "4xx: not retried before its time" "$(sql "SELECT state FROM outbox WHERE id = 1001")" deferred
 CONFMAIL_NOW=2022-01-25T09:06:00Z run
-equal "4xx: retried after it, and delivered" "$(sql "SELECT state || ' ' || attempts FROM outbox WHERE id = 301")" "sent 2"
+equal "4xx: retried after it, and delivered" "$(sql "SELECT state || ' ' || attempts FROM outbox WHERE id = 1001")" "sent 2"
 
 # 5xx at RCPT: failed, the address recorded as bouncing.
 start_sink -f RCPT
 enqueue 1 c
 run
-equal "5xx: failed" "$(sql "SELECT state || ' ' || substr(last_error, 1, 1) FROM outbox WHERE id = 302")" "failed 5"
-equal "5xx: the recipient is recorded as bouncing" "$(sql "SELECT address FROM bouncing")" p302@example.org
+equal "5xx: failed" "$(sql "SELECT state || ' ' || substr(last_error, 1, 1) FROM outbox WHERE id = 1002")" "failed 5"
+equal "5xx: the recipient is recorded as bouncing" "$(sql "SELECT address FROM bouncing")" p1002@example.org
 
 # The server hangs up after DATA: deferred, and the next one tried again.
 start_sink -q DATA
 enqueue 2 d
 run
-equal "hang-up: both deferred" "$(sql "SELECT group_concat(state) FROM outbox WHERE id IN (303, 304)")" "deferred,deferred"
+equal "hang-up: both deferred" "$(sql "SELECT group_concat(state) FROM outbox WHERE id IN (1003, 1004)")" "deferred,deferred"
 start_sink
 CONFMAIL_NOW=2022-01-25T10:00:00Z run
-equal "hang-up: delivered on retry" "$(sql "SELECT group_concat(state) FROM outbox WHERE id IN (303, 304)")" "sent,sent"
+equal "hang-up: delivered on retry" "$(sql "SELECT group_concat(state) FROM outbox WHERE id IN (1003, 1004)")" "sent,sent"
 
 # No server: deferred, with a growing wait; too old: failed as expired.
 stop_sink
 enqueue 1 e
-sql "UPDATE outbox SET attempts = 2 WHERE id = 305"
+sql "UPDATE outbox SET attempts = 2 WHERE id = 1005"
 expect_rc 75 "no server: the run says mail waits" run
-equal "no server: deferred, 5 minutes doubled twice" "$(sql "SELECT state || ' ' || next_attempt_at FROM outbox WHERE id = 305")" "deferred 2022-01-25T09:20:00Z"
-check "no server: the reason names the connection" grep -q "305 deferred p305@example.org: connecting to 127.0.0.1:$PORT" "$TMP/run.out"
-sql "UPDATE outbox SET attempts = 9, next_attempt_at = '2022-01-25T09:00:00Z' WHERE id = 305"
+equal "no server: deferred, 5 minutes doubled twice" "$(sql "SELECT state || ' ' || next_attempt_at FROM outbox WHERE id = 1005")" "deferred 2022-01-25T09:20:00Z"
+check "no server: the reason names the connection" grep -q "1005 deferred p1005@example.org: connecting to 127.0.0.1:$PORT" "$TMP/run.out"
+sql "UPDATE outbox SET attempts = 9, next_attempt_at = '2022-01-25T09:00:00Z' WHERE id = 1005"
 run
-equal "no server: the wait is never more than 4 hours" "$(sql "SELECT next_attempt_at FROM outbox WHERE id = 305")" 2022-01-25T13:00:00Z
+equal "no server: the wait is never more than 4 hours" "$(sql "SELECT next_attempt_at FROM outbox WHERE id = 1005")" 2022-01-25T13:00:00Z
 CONFMAIL_NOW=2022-02-01T09:00:00Z run
-equal "no server: after max_queue_lifetime (5 days) the message fails" "$(sql "SELECT state || ' ' || substr(last_error, 1, 7) FROM outbox WHERE id = 305")" "failed expired"
+equal "no server: after max_queue_lifetime (5 days) the message fails" "$(sql "SELECT state || ' ' || substr(last_error, 1, 7) FROM outbox WHERE id = 1005")" "failed expired"
 
 # queue show, retry, drop
-expect_rc 0 "queue show: a message with its state" "$CONFMAIL" -c "$CONF" queue show 305
-check "queue show: ... and its bytes" grep -q '^Subject: message 305' "$TMP/out"
-expect_rc 0 "queue retry: a failed message is queued again" "$CONFMAIL" -c "$CONF" queue retry 305
-equal "queue retry: due now" "$(sql "SELECT state FROM outbox WHERE id = 305")" queued
-expect_rc 0 "queue drop: it will never be sent" "$CONFMAIL" -c "$CONF" queue drop 305
+expect_rc 0 "queue show: a message with its state" "$CONFMAIL" -c "$CONF" queue show 1005
+check "queue show: ... and its bytes" grep -q '^Subject: message 1005' "$TMP/out"
+expect_rc 0 "queue retry: a failed message is queued again" "$CONFMAIL" -c "$CONF" queue retry 1005
+equal "queue retry: due now" "$(sql "SELECT state FROM outbox WHERE id = 1005")" queued
+expect_rc 0 "queue drop: it will never be sent" "$CONFMAIL" -c "$CONF" queue drop 1005
 expect_rc 66 "queue drop: a sent message cannot be dropped" "$CONFMAIL" -c "$CONF" queue drop 1
 expect_rc 64 "queue: an id must be a number" "$CONFMAIL" -c "$CONF" queue show x
 
@@ -141,7 +141,7 @@ enqueue 300 f
 first=$!
 "$CONFMAIL" -c "$CONF" queue run --once >"$TMP/r2" 2>&1
 wait "$first"
-equal "two runners: 300 messages, none twice, none missing" "$(compare 306)" "300 0 0 0"
+equal "two runners: 300 messages, none twice, none missing" "$(compare 1006)" "300 0 0 0"
 check "two runners: both took part" test "$(grep -c ' sent ' "$TMP/r1")" -gt 0 -a "$(grep -c ' sent ' "$TMP/r2")" -gt 0
 
 # SIGKILL the runner 50 times during a 2,000-message run, restarting it
@@ -205,5 +205,106 @@ equal "daemon: SIGTERM ends it with status 0" "$rc" 0
 check "daemon: ... saying so" grep -q '^queue: stopped' "$TMP/daemon.out"
 equal "daemon: stopped, it holds no lease" "$(sql "SELECT count(*) FROM outbox WHERE lease_owner IS NOT NULL AND state <> 'sent'")" 0
 expect_rc 64 "queue run: --once or --daemon, not both" "$CONFMAIL" -c "$CONF" queue run --once --daemon
+
+# Bulk: a 2 MB programme to 300 people is stored once, each copy
+# personalised (its own To: and Message-ID) and sent with a VERP envelope
+# sender, bounces+ID@ the conference domain.
+rm -f "$SINKDIR"/*
+python3 - "$TMP" <<'END'
+import email.message, random, sys
+m = email.message.EmailMessage()
+m["From"] = "ICSSI 2022 <register@icssi.example>"
+m["Subject"] = "The final programme"
+m["Date"] = "Tue, 25 Jan 2022 09:00:00 +0000"
+m.set_content("Dear participant,\n.the programme is attached.\n")
+pdf = random.Random(7).randbytes(2 * 1024 * 1024)
+m.add_attachment(pdf, maintype="application", subtype="pdf", filename="programme.pdf")
+open(sys.argv[1] + "/programme.eml", "wb").write(bytes(m))
+with open(sys.argv[1] + "/rcpts", "w") as f:
+    f.write("# the partners\n\n")
+    for i in range(300):
+        f.write(f"partner{i}@example.net\n")
+    f.write("PARTNER7@example.net\n")	# once is enough
+END
+sql "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+size_before=$(stat -c %s "$CONFMAIL_DATABASE")
+first_id=$(( $(sql "SELECT coalesce(max(id), 0) FROM outbox") + 1 ))
+expect_rc 0 "bulk: queue add --verp: 300 recipients" "$CONFMAIL" -c "$CONF" queue add --verp --recipients "$TMP/rcpts" "$TMP/programme.eml"
+check "bulk: ... a recipient named twice is queued once" grep -q '^queued 300 messages' "$TMP/out"
+sql "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+grown=$(( $(stat -c %s "$CONFMAIL_DATABASE") - size_before ))
+check "bulk: the database grew by less than 2x the 2.8 MB message ($grown bytes)" test "$grown" -lt $((2 * $(stat -c %s "$TMP/programme.eml")))
+equal "bulk: the attachment is stored once" "$(sql "SELECT count(*) FROM outbox_parts WHERE length(content) > 2000000")" 1
+for id in $first_id $((first_id + 299)); do "$CONFMAIL" -c "$CONF" queue show "$id" | sed '1,/^$/d' >"$TMP/show.$id"; done
+run
+got=$(python3 - "$CONFMAIL_DATABASE" "$SINKDIR" "$first_id" "$TMP" <<'END'
+import os, re, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+first = int(sys.argv[3])
+rows = {r[1]: r[0] for r in db.execute("SELECT id, recipient FROM outbox WHERE id >= ?", (first,))}
+shown = {i: open(f"{sys.argv[4]}/show.{i}", "rb").read() for i in (first, first + 299)}
+ok = verp = personal = same = 0
+mids = set()
+for name in os.listdir(sys.argv[2]):
+    data = open(os.path.join(sys.argv[2], name), "rb").read()
+    rcpt = re.search(rb"^X-Rcpt-Args: <([^>]*)>", data, re.M).group(1).decode()
+    sender = re.search(rb"^X-Mail-Args: <([^>]*)>", data, re.M).group(1).decode()
+    body = data.split(b";\n\t", 1)[1].split(b"\n", 1)[1]
+    i = rows[rcpt]
+    ok += 1
+    verp += sender == f"bounces+{i}@icssi.example"
+    personal += f"\nTo: {rcpt}\n".encode() in body
+    mids.add(re.search(rb"^Message-Id: (\S+)", body, re.M | re.I).group(1))
+    if i in shown:
+        same += body.rstrip(b"\n") == shown[i].rstrip(b"\n")
+print(ok, verp, personal, len(mids), same)
+END
+)
+equal "bulk: 300 delivered, VERP senders, own To:, own Message-ID, bytes as queue show prints" "$got" "300 300 300 300 2"
+
+# The same message to several people (a forward to the organisers): one
+# transaction, all of them as RCPTs; with the relay refusing RCPTs, each
+# is deferred on its own reply.
+enqueue_same() {	# enqueue_same N TAG
+	python3 - "$CONFMAIL_DATABASE" "$1" "$2" <<'END'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+body = f"From: register@icssi.example\nTo: organisers\nSubject: late {sys.argv[3]}\n\nplease decide\n".encode()
+for i in range(int(sys.argv[2])):
+    db.execute("INSERT INTO outbox (created_at, kind, envelope_from, recipient, content, next_attempt_at)"
+               " VALUES ('2022-01-25T09:00:00Z', 'forward', 'register@icssi.example', ?, ?, '2022-01-25T09:00:00Z')",
+               (f"org{i}.{sys.argv[3]}@icssi.example", body))
+db.commit()
+END
+}
+rm -f "$SINKDIR"/*
+enqueue_same 5 m
+run
+equal "same message: one transaction for 5 organisers" "$(ls "$SINKDIR" | wc -l) $(cat "$SINKDIR"/* | grep -c '^X-Rcpt-Args:')" "1 5"
+equal "same message: all 5 sent" "$(sql "SELECT count(*) FROM outbox WHERE recipient LIKE 'org%.m@%' AND state = 'sent'")" 5
+start_sink -r RCPT
+enqueue_same 3 n
+run
+equal "same message, RCPTs refused (4xx): each deferred" "$(sql "SELECT group_concat(state || ' ' || substr(last_error, 1, 3), ',') FROM outbox WHERE recipient LIKE 'org%.n@%'")" "deferred 450,deferred 450,deferred 450"
+
+# A relay without PIPELINING: one command, one reply; the same outcomes.
+rm -f "$SINKDIR"/*
+start_sink -P
+first_id=$(( $(sql "SELECT coalesce(max(id), 0) FROM outbox") + 1 ))
+enqueue 50 q
+run
+equal "no PIPELINING: 50 messages, once each, byte for byte" "$(compare "$first_id")" "50 0 0 0"
+sql "UPDATE outbox SET next_attempt_at = '2022-01-25T09:00:00Z' WHERE recipient LIKE 'org%.n@%'"
+run
+equal "no PIPELINING: the 3 organisers in one transaction" "$(grep -l 'late n' "$SINKDIR"/* | wc -l) $(sql "SELECT count(*) FROM outbox WHERE recipient LIKE 'org%.n@%' AND state = 'sent'")" "1 3"
+
+# queue add refuses what it cannot send, and queues nothing.
+before=$(sql "SELECT count(*) FROM outbox")
+printf 'ok@example.org\nnot an address\n' >"$TMP/bad-rcpts"
+expect_rc 65 "queue add: a bad address in the list is refused" "$CONFMAIL" -c "$CONF" queue add --recipients "$TMP/bad-rcpts" "$TMP/programme.eml"
+check "queue add: ... naming the file and line" grep -q 'bad-rcpts:2: not an address' "$TMP/err"
+expect_rc 66 "queue add: a missing message file" "$CONFMAIL" -c "$CONF" queue add "$TMP/none.eml" a@example.org
+expect_rc 64 "queue add: no recipients" "$CONFMAIL" -c "$CONF" queue add "$TMP/programme.eml"
+equal "queue add: nothing queued by the refused ones" "$(sql "SELECT count(*) FROM outbox")" "$before"
 stop_sink
 finish
