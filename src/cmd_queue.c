@@ -69,6 +69,51 @@ claimed_clear(struct claimed *c)
 	memset(c, 0, sizeof *c);
 }
 
+/* The runner's statements, each prepared once per run: a message then
+ * costs SQLite a few steps, not the parsing of four statements. */
+static GHashTable *statements;	/* its SQL text (a literal) -> sqlite3_stmt */
+
+static void
+finalize(gpointer stmt)
+{
+	sqlite3_finalize(stmt);
+}
+
+/* SQL's statement, ready to bind; NULL (and the error in the database
+ * handle) when it cannot be prepared. */
+static sqlite3_stmt *
+statement(struct store *st, const char *sql)
+{
+	if (!statements)
+		statements = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, finalize);
+	sqlite3_stmt *stmt = g_hash_table_lookup(statements, sql);
+	if (stmt) {
+		sqlite3_reset(stmt);
+		sqlite3_clear_bindings(stmt);
+	} else if (sqlite3_prepare_v3(store_db(st), sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt,
+				      NULL) == SQLITE_OK) {
+		g_hash_table_insert(statements, (gpointer)sql, stmt);
+	}
+	return stmt;
+}
+
+/* Done with STMT until its next use (a reset statement holds no lock);
+ * RC, or the reason STMT could not be prepared. */
+static int
+done(struct store *st, sqlite3_stmt *stmt, int rc)
+{
+	if (!stmt)
+		return sqlite3_errcode(store_db(st));
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+static void
+statements_clear(void)
+{
+	g_clear_pointer(&statements, g_hash_table_destroy);
+}
+
 /* Takes up to BATCH due rows for ten minutes: another runner skips them,
  * and a runner that dies lets them go when the lease runs out.  One look
  * for many rows: looking for each row anew costs a scan of all due rows. */
@@ -77,18 +122,17 @@ claimed_clear(struct claimed *c)
 static gboolean
 claim_batch(struct store *st, const char *now, const char *owner, GArray *ids, GError **error)
 {
-	sqlite3_stmt *stmt = NULL;
 	g_array_set_size(ids, 0);
 	if (!store_begin(st, error))
 		return FALSE;
-	int rc = sqlite3_prepare_v2(store_db(st),
-				    "UPDATE outbox SET lease_owner = ?2,"
-				    " lease_until = strftime('%Y-%m-%dT%H:%M:%SZ', ?1, '+10 minutes')"
-				    " WHERE id IN (SELECT id FROM outbox WHERE state IN ('queued', 'deferred')"
-				    "  AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)"
-				    "  ORDER BY id LIMIT ?3)"
-				    " RETURNING id", -1, &stmt, NULL);
-	if (rc == SQLITE_OK) {
+	sqlite3_stmt *stmt = statement(st, "UPDATE outbox SET lease_owner = ?2,"
+				       " lease_until = strftime('%Y-%m-%dT%H:%M:%SZ', ?1, '+10 minutes')"
+				       " WHERE id IN (SELECT id FROM outbox WHERE state IN ('queued', 'deferred')"
+				       "  AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)"
+				       "  ORDER BY id LIMIT ?3)"
+				       " RETURNING id");
+	int rc = SQLITE_ERROR;
+	if (stmt) {
 		sqlite3_bind_text(stmt, 1, now, -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
 		sqlite3_bind_int(stmt, 3, BATCH);
@@ -97,7 +141,7 @@ claim_batch(struct store *st, const char *now, const char *owner, GArray *ids, G
 			g_array_append_val(ids, id);
 		}
 	}
-	sqlite3_finalize(stmt);
+	rc = done(st, stmt, rc);
 	if (rc != SQLITE_DONE) {
 		store_set_error(st, rc, "claiming outbox messages", error);
 		store_rollback(st);
@@ -115,11 +159,11 @@ claim_batch(struct store *st, const char *now, const char *owner, GArray *ids, G
 static gboolean
 load_claimed(struct store *st, gint64 id, struct claimed *c, GError **error)
 {
-	sqlite3_stmt *stmt = NULL;
 	memset(c, 0, sizeof *c);
-	int rc = sqlite3_prepare_v2(store_db(st), "SELECT envelope_from, recipient, content, attempts,"
-				    " created_at, splices FROM outbox WHERE id = ?", -1, &stmt, NULL);
-	if (rc == SQLITE_OK) {
+	sqlite3_stmt *stmt = statement(st, "SELECT envelope_from, recipient, content, attempts,"
+				       " created_at, splices FROM outbox WHERE id = ?");
+	int rc = SQLITE_ERROR;
+	if (stmt) {
 		sqlite3_bind_int64(stmt, 1, id);
 		rc = sqlite3_step(stmt);
 		if (rc == SQLITE_ROW) {
@@ -134,7 +178,7 @@ load_claimed(struct store *st, gint64 id, struct claimed *c, GError **error)
 			rc = SQLITE_DONE;
 		}
 	}
-	sqlite3_finalize(stmt);
+	rc = done(st, stmt, rc);
 	if (rc != SQLITE_DONE) {
 		store_set_error(st, rc, "reading an outbox message", error);
 		return FALSE;
@@ -189,11 +233,14 @@ settle(struct store *st, const struct config *cfg, const struct claimed *c, enum
 		[DELIVERY_FAILED] = "UPDATE outbox SET state = 'failed', attempts = attempts + 1,"
 				    " last_error = ?3, lease_until = NULL, lease_owner = NULL WHERE id = ?1",
 	};
-	sqlite3_stmt *stmt = NULL;
-	if (!store_begin(st, error))
+	/* sent and deferred are one statement, its own transaction; a
+	 * failure also records the bouncing address, in the same one */
+	bool failed = d == DELIVERY_FAILED;
+	if (failed && !store_begin(st, error))
 		return FALSE;
-	int rc = sqlite3_prepare_v2(store_db(st), sql[d], -1, &stmt, NULL);
-	if (rc == SQLITE_OK) {
+	sqlite3_stmt *stmt = statement(st, sql[d]);
+	int rc = SQLITE_ERROR;
+	if (stmt) {
 		sqlite3_bind_int64(stmt, 1, c->id);
 		sqlite3_bind_text(stmt, 2, now, -1, SQLITE_STATIC);
 		if (d != DELIVERY_SENT)
@@ -202,25 +249,26 @@ settle(struct store *st, const struct config *cfg, const struct claimed *c, enum
 			sqlite3_bind_text(stmt, 4, wait, -1, SQLITE_STATIC);
 		rc = sqlite3_step(stmt);
 	}
-	sqlite3_finalize(stmt);
-	if (rc == SQLITE_DONE && d == DELIVERY_FAILED) {
-		rc = sqlite3_prepare_v2(store_db(st), "INSERT INTO bouncing (address, at, outbox, reason)"
-					" VALUES (?, ?, ?, ?)", -1, &stmt, NULL);
-		if (rc == SQLITE_OK) {
+	rc = done(st, stmt, rc);
+	if (rc == SQLITE_DONE && failed) {
+		stmt = statement(st, "INSERT INTO bouncing (address, at, outbox, reason) VALUES (?, ?, ?, ?)");
+		rc = SQLITE_ERROR;
+		if (stmt) {
 			sqlite3_bind_text(stmt, 1, c->to, -1, SQLITE_STATIC);
 			sqlite3_bind_text(stmt, 2, now, -1, SQLITE_STATIC);
 			sqlite3_bind_int64(stmt, 3, c->id);
 			sqlite3_bind_text(stmt, 4, why, -1, SQLITE_STATIC);
 			rc = sqlite3_step(stmt);
 		}
-		sqlite3_finalize(stmt);
+		rc = done(st, stmt, rc);
 	}
 	if (rc != SQLITE_DONE) {
 		store_set_error(st, rc, "recording a delivery", error);
-		store_rollback(st);
+		if (failed)
+			store_rollback(st);
 		return FALSE;
 	}
-	return store_commit(st, error);
+	return failed ? store_commit(st, error) : TRUE;
 }
 
 /* Set by SIGTERM or SIGINT: the message being sent is finished, then the
@@ -407,6 +455,7 @@ deliver_due(const struct config *cfg, struct store *st, int counts[3], GError **
 	g_free(r.down);
 	g_hash_table_destroy(r.parts);
 	g_byte_array_unref(r.message);
+	statements_clear();
 	if (bar && r.done)
 		fputc('\n', stderr);
 	return ok;

@@ -163,7 +163,14 @@ static const char *migrations[] = {
 	"  sha256 TEXT NOT NULL UNIQUE,"
 	"  content BLOB NOT NULL"
 	");"
-	"ALTER TABLE outbox ADD COLUMN splices TEXT;",	/* "OFFSET:PART ..." */
+	"ALTER TABLE outbox ADD COLUMN splices TEXT;"	/* "OFFSET:PART ..." */
+	/* the runner's look for due rows walks only the waiting ones, in
+	 * the order queued, without reading the rows themselves: with the
+	 * old index every look read every due row (10,000 queued meant 40
+	 * page reads a message) */
+	"DROP INDEX outbox_due;"
+	"CREATE INDEX outbox_waiting ON outbox(id, state, next_attempt_at, lease_until)"
+	"  WHERE state IN ('queued', 'deferred');",
 };
 
 int

@@ -387,7 +387,11 @@ transport_smtp_open(const struct config *cfg, char **why)
 	t->host = g_strdup(host);
 	t->reply = g_string_new(NULL);
 	t->timeout = cfg->transport_timeout;
+	/* libetpan waits on reads for its global delay, not the session's
+	 * timeout, which covers only the connect */
 	mailsmtp_set_timeout(t->session, cfg->transport_timeout);
+	mailstream_network_delay.tv_sec = cfg->transport_timeout;
+	mailstream_network_delay.tv_usec = 0;
 	int r = implicit ? mailsmtp_ssl_connect_with_callback(t->session, host, port, set_server_name,
 							     (void *)host)
 	    : mailsmtp_socket_connect(t->session, host, port);

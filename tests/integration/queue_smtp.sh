@@ -298,6 +298,36 @@ sql "UPDATE outbox SET next_attempt_at = '2022-01-25T09:00:00Z' WHERE recipient 
 run
 equal "no PIPELINING: the 3 organisers in one transaction" "$(grep -l 'late n' "$SINKDIR"/* | wc -l) $(sql "SELECT count(*) FROM outbox WHERE recipient LIKE 'org%.n@%' AND state = 'sent'")" "1 3"
 
+# starttls = required and a relay that does not offer it: nothing is sent
+# in the clear; the message waits, saying why.
+start_sink
+first_id=$(( $(sql "SELECT coalesce(max(id), 0) FROM outbox") + 1 ))
+enqueue 1 t
+tls=$(conf_with transport starttls required)
+sed -i "s/^kind = .*/kind = smtp\nhost = 127.0.0.1\nport = $PORT/" "$tls"
+expect_rc 75 "starttls = required, not offered: the run says mail waits" "$CONFMAIL" -c "$tls" queue run --once
+equal "starttls = required, not offered: deferred, saying why" "$(sql "SELECT state FROM outbox WHERE id = $first_id")" deferred
+check "starttls = required, not offered: ... naming STARTTLS" grep -q "does not offer STARTTLS" "$TMP/out"
+
+# A relay that accepts the connection and never says a word: [transport]
+# timeout ends the wait and the message is deferred.
+stop_sink
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+c, _ = s.accept(); time.sleep(30)' "$PORT" &
+mute=$!
+sleep 0.5
+slow=$(conf_with transport timeout 2)
+sed -i "s/^kind = .*/kind = smtp\nhost = 127.0.0.1\nport = $PORT\nstarttls = off/" "$slow"
+sql "UPDATE outbox SET next_attempt_at = '2022-01-25T09:00:00Z' WHERE id = $first_id"
+started=$(date +%s)
+expect_rc 75 "a relay that never answers: deferred" "$CONFMAIL" -c "$slow" queue run --once
+check "a relay that never answers: given up after the 2 s timeout, not 30 s" test $(($(date +%s) - started)) -lt 15
+kill "$mute" 2>/dev/null
+wait "$mute" 2>/dev/null
+
 # queue add refuses what it cannot send, and queues nothing.
 before=$(sql "SELECT count(*) FROM outbox")
 printf 'ok@example.org\nnot an address\n' >"$TMP/bad-rcpts"
