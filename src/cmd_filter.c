@@ -25,8 +25,9 @@ abort_is_tempfail(int sig)
 	_exit(EX_TEMPFAIL);
 }
 
-/* What a new message does: a confirmation applies what it confirms; else
- * the registry acts on it; then the answer it deserves is queued. */
+/* What a new message does: one about a ticket goes to it; a confirmation
+ * applies what it confirms; else the registry acts on it; then the answer
+ * it deserves is queued. */
 static gboolean
 act(struct store *st, const struct config *cfg, const struct rules *r, gint64 id,
     const struct mail *m, const struct envelope *env, const struct verdict *v,
@@ -39,9 +40,17 @@ act(struct store *st, const struct config *cfg, const struct rules *r, gint64 id
 		.st = st, .cfg = cfg, .rules = r, .ts = ts, .message = id, .mail = m, .env = env,
 		.verdict = v, .fields = fields, .noreply = noreply, .now = now,
 	};
-	bool confirmation = false;
+	bool confirmation = false, about_ticket = false;
 	const char *what;
 
+	/* a coordinator's answer, or a participant writing again about a
+	 * question, belongs to its ticket before anything else */
+	if (!questions_handle(&rc, &about_ticket, error))
+		return FALSE;
+	if (about_ticket) {
+		memset(reg, 0, sizeof *reg);
+		return TRUE;
+	}
 	if (!reply_confirm(&rc, &confirmation, error))
 		return FALSE;
 	if (confirmation) {

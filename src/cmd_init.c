@@ -31,12 +31,11 @@ cmd_init(struct command_context *ctx, int argc, char **argv)
 
 	if (!no_arguments("init", argc, argv))
 		return EX_USAGE;
-	g_autoptr(config) cfg = cm_load_config(ctx);
-	if (!cfg)
-		return EX_CONFIG;
-	g_autoptr(store) st = store_open(cfg, STORE_CREATE, &error);
+	g_autoptr(config) cfg = NULL;
+	int rc = 0;
+	g_autoptr(store) st = cm_open(ctx, STORE_CREATE, &cfg, &rc);
 	if (!st)
-		return cm_fail(error);
+		return rc;
 	if (!secret_ensure(cfg, &error))
 		return cm_fail(error);
 	printf("%s: schema version %d\n", cfg->database, store_schema_version(st));
@@ -57,10 +56,16 @@ cmd_check(struct command_context *ctx, int argc, char **argv)
 	g_autoptr(rules) r = rules_load(dir, &error);
 	if (!r)
 		return cm_fail(error);
+	/* a broken routing.rules is an error; a name the configuration does
+	 * not know sends that topic elsewhere, which may be meant: a note */
+	g_autoptr(routing) routes = routing_load(dir, &error);
+	if (!routes)
+		return cm_fail(error);
 	g_autofree char *tdir = templates_default_dir();
 	g_autoptr(templates) ts = templates_open(tdir);
 	g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
+	routing_check(routes, cfg, notes);
 	bool templates_ok = templates_check(ts, problems, notes);
 	for (guint i = 0; i < problems->len; i++)
 		cm_err("%s", (const char *)g_ptr_array_index(problems, i));

@@ -119,11 +119,10 @@ cmd_messages(struct command_context *ctx, int argc, char **argv)
 		cm_err("messages: unknown action '%s' (list, show ID, raw ID)", what);
 		return EX_USAGE;
 	}
-	g_autoptr(config) cfg = cm_load_config(ctx);
-	if (!cfg)
-		return EX_CONFIG;
-	g_autoptr(store) st = store_open(cfg, STORE_READ, &error);
+	g_autoptr(config) cfg = NULL;
+	int rc = 0;
+	g_autoptr(store) st = cm_open(ctx, STORE_READ, &cfg, &rc);
 	if (!st)
-		return cm_fail(error);
+		return rc;
 	return by_id ? show(st, id, strcmp(what, "raw") == 0) : list(st, quarantined);
 }

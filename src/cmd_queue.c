@@ -732,12 +732,11 @@ cmd_queue(struct command_context *ctx, int argc, char **argv)
 		       "       confmail queue add [--verp] [--recipients FILE] MESSAGE [ADDRESS...]");
 		return EX_USAGE;
 	}
-	g_autoptr(config) cfg = cm_load_config(ctx);
-	if (!cfg)
-		return EX_CONFIG;
-	g_autoptr(store) st = store_open(cfg, STORE_CREATE, &error);
+	g_autoptr(config) cfg = NULL;
+	int rc = 0;
+	g_autoptr(store) st = cm_open(ctx, STORE_CREATE, &cfg, &rc);
 	if (!st)
-		return cm_fail(error);
+		return rc;
 	/* The runner's own commits (leases, outcomes) need not reach the disk
 	 * before the next message: the rows were made durable by the intake,
 	 * and losing the last outcomes to a power cut means a message is sent

@@ -121,11 +121,10 @@ cmd_registrations(struct command_context *ctx, int argc, char **argv)
 		cm_err("registrations: expected 'list' or 'show REF'");
 		return EX_USAGE;
 	}
-	g_autoptr(config) cfg = cm_load_config(ctx);
-	if (!cfg)
-		return EX_CONFIG;
-	g_autoptr(store) st = store_open(cfg, STORE_READ, &error);
+	g_autoptr(config) cfg = NULL;
+	int rc = 0;
+	g_autoptr(store) st = cm_open(ctx, STORE_READ, &cfg, &rc);
 	if (!st)
-		return cm_fail(error);
+		return rc;
 	return is_show ? show(st, argv[2]) : list(st);
 }

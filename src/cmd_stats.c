@@ -38,12 +38,11 @@ cmd_stats(struct command_context *ctx, int argc, char **argv)
 		cm_err("stats: %s", error->message);
 		return EX_USAGE;
 	}
-	g_autoptr(config) cfg = cm_load_config(ctx);
-	if (!cfg)
-		return EX_CONFIG;
-	g_autoptr(store) st = store_open(cfg, STORE_READ, &error);
+	g_autoptr(config) cfg = NULL;
+	int rc = 0;
+	g_autoptr(store) st = cm_open(ctx, STORE_READ, &cfg, &rc);
 	if (!st)
-		return cm_fail(error);
+		return rc;
 	g_autofree char *text = json_stats(st, &error);
 	if (!text)
 		return cm_fail(error);

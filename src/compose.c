@@ -455,6 +455,32 @@ html_document(const char *lang, const char *subject, const char *body)
 			       lang, rtl ? "rtl" : "ltr", title, rtl ? "rtl" : "ltr", body);
 }
 
+/* In-Reply-To PARENT (a Message-ID without brackets), and References:
+ * the valid ids of REFS, the last few (RFC 5322 allows trimming), then
+ * PARENT. */
+static void
+set_thread(GMimeObject *top, const char *parent, const char *refs)
+{
+	if (!parent || !msgid_ok(parent))
+		return;
+	g_autofree char *bracketed = g_strdup_printf("<%s>", parent);
+	g_autoptr(GString) references = g_string_new(NULL);
+	g_auto(GStrv) ids = g_strsplit_set(refs ? refs : "", "<> \t\r\n,", -1);
+	guint n = g_strv_length(ids), kept = 0;
+	for (guint i = n; i > 0 && kept < 10; i--) {
+		const char *id = ids[i - 1];
+		if (!*id || !msgid_ok(id) || strcmp(id, parent) == 0)
+			continue;
+		g_string_prepend(references, "> ");
+		g_string_prepend(references, id);
+		g_string_prepend_c(references, '<');
+		kept++;
+	}
+	g_string_append(references, bracketed);
+	g_mime_object_set_header(top, "In-Reply-To", bracketed, NULL);
+	g_mime_object_set_header(top, "References", references->str, NULL);
+}
+
 GMimeMessage *
 compose_reply(const struct config *cfg, struct templates *ts, const struct reply *r,
 	      char **message_id, GError **error)
@@ -498,29 +524,8 @@ compose_reply(const struct config *cfg, struct templates *ts, const struct reply
 	g_mime_message_set_message_id(msg, mid);
 
 	/* Threading: answer the participant's message in its own thread. */
-	const char *parent = r->answering ? r->answering->message_id : NULL;
-	if (parent && msgid_ok(parent)) {
-		const char *parent_id = parent;
-		g_autofree char *bracketed = g_strdup_printf("<%s>", parent_id);
-		/* the thread so far: its valid ids, the last few (RFC 5322
-		 * allows trimming), then the message answered */
-		const char *refs = mail_header(r->answering, "References");
-		g_autoptr(GString) references = g_string_new(NULL);
-		g_auto(GStrv) ids = g_strsplit_set(refs ? refs : "", "<> \t\r\n,", -1);
-		guint n = g_strv_length(ids), kept = 0;
-		for (guint i = n; i > 0 && kept < 10; i--) {
-			const char *id = ids[i - 1];
-			if (!*id || !msgid_ok(id) || strcmp(id, parent_id) == 0)
-				continue;
-			g_string_prepend(references, "> ");
-			g_string_prepend(references, id);
-			g_string_prepend_c(references, '<');
-			kept++;
-		}
-		g_string_append(references, bracketed);
-		g_mime_object_set_header(top, "In-Reply-To", bracketed, NULL);
-		g_mime_object_set_header(top, "References", references->str, NULL);
-	}
+	if (r->answering)
+		set_thread(top, r->answering->message_id, mail_header(r->answering, "References"));
 	/* RFC 3834: say we are a machine, and mark the loop. */
 	g_mime_object_set_header(top, "Auto-Submitted", "auto-replied", NULL);
 	g_mime_object_set_header(top, "X-Loop", cfg->loop_id, NULL);
@@ -549,17 +554,19 @@ compose_reply(const struct config *cfg, struct templates *ts, const struct reply
 }
 
 GMimeMessage *
-compose_forward(const struct config *cfg, const struct mail *m, const char *subject,
-		const char *text, char **message_id)
+compose_forward(const struct config *cfg, const struct mail *m, const struct staff_mail *sm,
+		char **message_id)
 {
 	GMimeMessage *msg = g_mime_message_new(TRUE);
 	GMimeObject *top = GMIME_OBJECT(msg);
 	g_autofree char *from_name = header_safe(cfg->name, 120);
-	g_autofree char *subject_safe = header_safe(subject, 200);
+	g_autofree char *subject_safe = header_safe(sm->subject, 200);
 
 	add_mailbox(msg, GMIME_ADDRESS_TYPE_FROM, from_name, cfg->from_address);
-	for (int i = 0; cfg->organisers && cfg->organisers[i]; i++)
-		add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, NULL, cfg->organisers[i]);
+	for (int i = 0; sm->to && sm->to[i]; i++)
+		add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, NULL, sm->to[i]);
+	if (sm->reply_to)
+		add_mailbox(msg, GMIME_ADDRESS_TYPE_REPLY_TO, NULL, sm->reply_to);
 	g_mime_message_set_subject(msg, subject_safe, "utf-8");
 	g_autoptr(GDateTime) now = confmail_now();
 	g_mime_message_set_date(msg, now);
@@ -568,18 +575,51 @@ compose_forward(const struct config *cfg, const struct mail *m, const char *subj
 	g_mime_object_set_header(top, "Auto-Submitted", "auto-generated", NULL);
 	g_mime_object_set_header(top, "X-Loop", cfg->loop_id, NULL);
 
-	GMimeMultipart *mixed = g_mime_multipart_new_with_subtype("mixed");
-	GMimePart *note = text_part("plain", text);
-	g_mime_multipart_add(mixed, GMIME_OBJECT(note));
-	g_object_unref(note);
-	if (m->message) {
-		/* the participant's own message, whole, for the organisers */
+	GMimePart *note = text_part("plain", sm->text);
+	if (m && m->message) {
+		/* the participant's own message, whole */
+		GMimeMultipart *mixed = g_mime_multipart_new_with_subtype("mixed");
+		g_mime_multipart_add(mixed, GMIME_OBJECT(note));
 		GMimeMessagePart *original = g_mime_message_part_new_with_message("rfc822", m->message);
 		g_mime_multipart_add(mixed, GMIME_OBJECT(original));
 		g_object_unref(original);
+		g_mime_message_set_mime_part(msg, GMIME_OBJECT(mixed));
+		g_object_unref(mixed);
+	} else {
+		g_mime_message_set_mime_part(msg, GMIME_OBJECT(note));
 	}
-	g_mime_message_set_mime_part(msg, GMIME_OBJECT(mixed));
-	g_object_unref(mixed);
+	g_object_unref(note);
+	*message_id = g_steal_pointer(&mid);
+	return msg;
+}
+
+GMimeMessage *
+compose_answer(const struct config *cfg, const struct answer_mail *a, char **message_id)
+{
+	GMimeMessage *msg = g_mime_message_new(TRUE);
+	GMimeObject *top = GMIME_OBJECT(msg);
+	g_autofree char *from_name = header_safe(cfg->name, 120);
+	g_autofree char *to_name = header_safe(a->to_name, 120);
+	g_autofree char *subject_text = header_safe(a->subject && *a->subject ? a->subject : "Your question", 160);
+	g_autoptr(GString) subject = g_string_new(subject_text);
+	if (g_ascii_strncasecmp(subject->str, "re:", 3) != 0)
+		g_string_prepend(subject, "Re: ");
+	if (a->reference && !strstr(subject->str, a->reference))
+		g_string_append_printf(subject, " [%s]", a->reference);
+
+	add_mailbox(msg, GMIME_ADDRESS_TYPE_FROM, from_name, cfg->from_address);
+	add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, to_name, a->to_addr);
+	g_mime_message_set_subject(msg, subject->str, "utf-8");
+	g_autoptr(GDateTime) now = confmail_now();
+	g_mime_message_set_date(msg, now);
+	g_autofree char *mid = g_mime_utils_generate_message_id(cfg->domain);
+	g_mime_message_set_message_id(msg, mid);
+	set_thread(top, a->in_reply_to, a->references);
+	/* a person's answer, relayed: not auto-submitted, but ours (loops) */
+	g_mime_object_set_header(top, "X-Loop", cfg->loop_id, NULL);
+	GMimePart *body = text_part("plain", a->text);
+	g_mime_message_set_mime_part(msg, GMIME_OBJECT(body));
+	g_object_unref(body);
 	*message_id = g_steal_pointer(&mid);
 	return msg;
 }

@@ -50,6 +50,10 @@ static const struct key_spec keys[] = {
 	{ "addresses", "announce", K_ADDRESS, F(announce_address), "announce@", false, NULL },
 	{ "addresses", "from", K_ADDRESS, F(from_address), "register@", false, NULL },
 	{ "addresses", "organisers", K_ADDRESSES, F(organisers), NULL, true, NULL },
+	{ "addresses", "tickets", K_ADDRESS, F(tickets_address), "tickets@", false, NULL },
+	{ "addresses", "comments", K_ADDRESS, F(comments_address), "comment@", false, NULL },
+
+	{ "tickets", "remind_after", K_INT, F(remind_after), "48", false, "1:8760" },
 
 	{ "store", "database", K_PATH, F(database), NULL, true, NULL },
 	{ "store", "secret_file", K_PATH, F(secret_file), NULL, false, NULL },
@@ -206,6 +210,35 @@ expand_fallback(const struct config *cfg, const struct key_spec *k)
 	return g_strdup(k->fallback);
 }
 
+/* "a@x; b@y" (or commas): the addresses, lower-cased, NULL-terminated;
+ * NULL and an error naming GROUP and KEY when one is not an address. */
+static char **
+parse_addresses(const char *path, const char *group, const char *key, const char *value,
+		GError **error)
+{
+	g_auto(GStrv) parts = g_strsplit_set(value, ";,", -1);
+	GPtrArray *list = g_ptr_array_new();
+	for (int i = 0; parts[i]; i++) {
+		char *a = g_strstrip(parts[i]);
+		if (!*a)
+			continue;
+		if (!valid_address(a)) {
+			config_error(error, path, group, key,
+				     "expected addresses separated by ';', but '%s' is not an address", a);
+			g_ptr_array_free(list, TRUE);
+			return NULL;
+		}
+		g_ptr_array_add(list, g_ascii_strdown(a, -1));
+	}
+	if (list->len == 0) {
+		config_error(error, path, group, key, "expected at least one address");
+		g_ptr_array_free(list, TRUE);
+		return NULL;
+	}
+	g_ptr_array_add(list, NULL);
+	return (char **)g_ptr_array_free(list, FALSE);
+}
+
 static bool
 set_value(struct config *cfg, const struct key_spec *k, const char *value,
 	  GError **error)
@@ -272,30 +305,9 @@ set_value(struct config *cfg, const struct key_spec *k, const char *value,
 		}
 		*(char **)slot = g_ascii_strdown(value, -1);
 		return true;
-	case K_ADDRESSES: {
-		g_auto(GStrv) parts = g_strsplit_set(value, ";,", -1);
-		GPtrArray *list = g_ptr_array_new();
-		for (int i = 0; parts[i]; i++) {
-			char *a = g_strstrip(parts[i]);
-			if (!*a)
-				continue;
-			if (!valid_address(a)) {
-				config_error(error, path, k->group, k->key,
-					     "expected addresses separated by ';', but '%s' is not an address", a);
-				g_ptr_array_free(list, TRUE);
-				return false;
-			}
-			g_ptr_array_add(list, g_ascii_strdown(a, -1));
-		}
-		if (list->len == 0) {
-			config_error(error, path, k->group, k->key, "expected at least one address");
-			g_ptr_array_free(list, TRUE);
-			return false;
-		}
-		g_ptr_array_add(list, NULL);
-		*(char ***)slot = (char **)g_ptr_array_free(list, FALSE);
-		return true;
-	}
+	case K_ADDRESSES:
+		*(char ***)slot = parse_addresses(path, k->group, k->key, value, error);
+		return *(char ***)slot != NULL;
 	case K_PATH:
 		if (!*value) {
 			config_error(error, path, k->group, k->key, "expected a file name, got nothing");
@@ -351,10 +363,13 @@ check_unknown(GKeyFile *kf, const char *path, GError **error)
 	g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
 
 	for (int g = 0; groups[g]; g++) {
-		if (!known_group(groups[g])) {
+		if (!known_group(groups[g]) && strcmp(groups[g], "coordinators") != 0) {
 			config_error(error, path, groups[g], NULL, "is not a group confmail knows");
 			return false;
 		}
+		/* [coordinators]: the names are the organisers' own */
+		if (strcmp(groups[g], "coordinators") == 0)
+			continue;
 		g_auto(GStrv) names = g_key_file_get_keys(kf, groups[g], NULL, NULL);
 		for (int i = 0; names && names[i]; i++) {
 			if (!known_key(groups[g], names[i])) {
@@ -409,6 +424,19 @@ config_load(const char *path, GError **error)
 		if (!set_value(cfg, k, value, error))
 			return NULL;
 	}
+	/* [coordinators] NAME = addresses: who answers questions on what
+	 * filters/routing.rules sends to NAME */
+	cfg->coordinators = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+						  (GDestroyNotify)g_strfreev);
+	g_auto(GStrv) names = g_key_file_get_keys(kf, "coordinators", NULL, NULL);
+	for (int i = 0; names && names[i]; i++) {
+		g_autofree char *value = g_key_file_get_string(kf, "coordinators", names[i], NULL);
+		char **list = value ? parse_addresses(path, "coordinators", names[i], g_strstrip(value), error)
+		    : NULL;
+		if (!list)
+			return NULL;
+		g_hash_table_insert(cfg->coordinators, g_ascii_strdown(names[i], -1), list);
+	}
 	/* Tests and `make demo` run the sample conference on a database of
 	 * their own without editing its file. */
 	const char *db = g_getenv("CONFMAIL_DATABASE");
@@ -446,6 +474,8 @@ config_free(struct config *cfg)
 	}
 	if (cfg->tz)
 		g_time_zone_unref(cfg->tz);
+	if (cfg->coordinators)
+		g_hash_table_destroy(cfg->coordinators);
 	g_free(cfg->path);
 	g_free(cfg->dir);
 	g_free(cfg);

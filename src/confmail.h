@@ -65,6 +65,14 @@ struct config {
 	char *info_address;
 	char *announce_address;
 	char **organisers;	/* NULL-terminated */
+	char *tickets_address;	/* tickets+REF@: answers to a question */
+	char *comments_address;	/* comment+REF@: notes between coordinators */
+
+	/* [coordinators] */
+	GHashTable *coordinators;	/* name -> NULL-terminated addresses */
+
+	/* [tickets] */
+	int remind_after;	/* hours a question may wait unanswered */
 
 	/* [store] */
 	char *database;		/* absolute */
@@ -481,9 +489,26 @@ struct reply {
 /* The message for R; *MESSAGE_ID receives its Message-ID (no brackets). */
 GMimeMessage *compose_reply(const struct config *cfg, struct templates *ts, const struct reply *r,
 			    char **message_id, GError **error);
-/* A message to the organisers: TEXT, then M attached as message/rfc822. */
-GMimeMessage *compose_forward(const struct config *cfg, const struct mail *m, const char *subject,
-			      const char *text, char **message_id);
+/* A message to organisers or coordinators. */
+struct staff_mail {
+	const char *subject, *text;
+	char *const *to;		/* NULL-terminated */
+	const char *reply_to;		/* tickets+REF@..., or NULL */
+};
+/* SM's TEXT, then M (if any) attached whole as message/rfc822. */
+GMimeMessage *compose_forward(const struct config *cfg, const struct mail *m,
+			      const struct staff_mail *sm, char **message_id);
+/* A coordinator's answer, relayed to a participant from the conference. */
+struct answer_mail {
+	const char *to_addr, *to_name;
+	const char *subject;		/* the question's; "Re: " is added */
+	const char *reference;		/* the ticket, tagged in the subject */
+	const char *text;
+	const char *in_reply_to;	/* the question's Message-ID */
+	const char *references;		/* the question's References */
+};
+GMimeMessage *compose_answer(const struct config *cfg, const struct answer_mail *a,
+			     char **message_id);
 /* Whether ADDR is a plain addr-spec we may write to (no spaces, controls,
  * brackets or quotes; one @). */
 bool compose_address_ok(const char *addr);
@@ -517,6 +542,7 @@ struct outgoing {
 	const char *template;
 	gint64 source_message;		/* 0: none */
 	gint64 registration;		/* 0: none */
+	gint64 ticket;			/* 0: none */
 };
 /* Queues MSG for O->recipient, inside the caller's transaction. */
 gboolean outbox_put(struct store *st, const struct outgoing *o, GMimeMessage *msg,
@@ -545,9 +571,52 @@ struct ticket_request {
 	gint64 message;
 	const char *email, *name, *language, *topic, *now;
 };
-/* Opens a ticket for a question; REFERENCE receives "ICSSI22-Q-0012". */
+/* Opens a ticket for a question, assigned to its topic; REFERENCE
+ * receives "ICSSI22-Q-0012" and *ID its row. */
 gboolean tickets_open(struct store *st, const struct config *cfg, const struct ticket_request *t,
-		      char reference[32], GError **error);
+		      char reference[32], gint64 *id, GError **error);
+
+struct ticket {
+	gint64 id;
+	char *reference, *email, *name, *language, *topic, *status, *assignee;
+	gint64 message;		/* the question */
+	char *created_at, *updated_at, *reminded_at;
+};
+void ticket_clear(struct ticket *t);
+/* The ticket with row ID, or with REFERENCE (any case); false if none. */
+bool tickets_find(struct store *st, gint64 id, struct ticket *t);
+bool tickets_find_reference(struct store *st, const char *reference, struct ticket *t);
+/* The ticket one of our messages (Message-IDs in IDS, "<a> <b>") was
+ * about, or 0. */
+gint64 tickets_by_message_ids(struct store *st, const char *ids);
+/* Records what happened (opened, forwarded, answered, comment, assigned,
+ * closed, follow-up, reminded, ignored), by ACTOR, with MESSAGE if any. */
+gboolean tickets_event(struct store *st, gint64 ticket, const char *kind, const char *actor,
+		       gint64 message, const char *note, const char *now, GError **error);
+/* Sets STATUS (open, answered, closed) or ASSIGNEE (NULL: unchanged);
+ * a change that needs a coordinator again also restarts the wait. */
+gboolean tickets_update(struct store *st, gint64 ticket, const char *status,
+			const char *assignee, const char *now, GError **error);
+/* The open tickets unanswered for [tickets] remind_after hours at NOW
+ * and not reminded in the last day. */
+GArray *tickets_reminders_due(struct store *st, const struct config *cfg, const char *now);
+gboolean tickets_reminded(struct store *st, gint64 ticket, const char *now, GError **error);
+
+/* routing.c: who answers which question --------------------------------- */
+
+typedef struct routing routing;
+/* DIR/routing.rules: topic -> coordinator names; none means organisers. */
+struct routing *routing_load(const char *dir, GError **error);
+void routing_free(struct routing *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(routing, routing_free)
+bool routing_is_topic(const char *word);
+/* The addresses for WHO: a topic (through the rules), a [coordinators]
+ * name, or an address; the organisers when that means nobody. */
+char **routing_coordinators(const struct routing *r, const struct config *cfg, const char *who);
+/* Whether ADDR is an organiser or a coordinator: who may answer. */
+bool routing_is_staff(const struct config *cfg, const char *addr);
+/* Names the configuration does not know, as "file:line: ..." notes. */
+void routing_check(const struct routing *r, const struct config *cfg, GPtrArray *problems);
 
 /* reply.c: the answer a message deserves --------------------------------- */
 
@@ -572,6 +641,25 @@ gboolean reply_act(const struct reply_context *c, const struct registry_result *
  * the pending change or cancellation it names, and queues the answer.
  * FALSE with no error: the message carries no token. */
 gboolean reply_confirm(const struct reply_context *c, bool *handled, GError **error);
+
+/* questions.c: the question desk ----------------------------------------- */
+
+/* Sends the new TICKET's question to the coordinators of its topic. */
+gboolean questions_opened(const struct reply_context *c, gint64 ticket, GError **error);
+/* Acts on a message about a ticket (to tickets+REF@ or comment+REF@, with
+ * [REF] in its subject, or answering one of our messages about it): a
+ * coordinator's answer or command, or the participant's follow-up.
+ * *HANDLED false: it is about no ticket, or a stranger cited one (then it
+ * is read as a new message). */
+gboolean questions_handle(const struct reply_context *c, bool *handled, GError **error);
+/* Assigns ticket REFERENCE to WHO (a topic, a [coordinators] name, or a
+ * staff address) for ACTOR; its new coordinators get the question. */
+gboolean questions_assign(struct store *st, const struct config *cfg, const char *reference,
+			  const char *who, const char *actor, const char *now, GError **error);
+/* Reminds the coordinators of each ticket unanswered for [tickets]
+ * remind_after hours, at most once a day; *SENT counts the tickets. */
+gboolean questions_remind(struct store *st, const struct config *cfg, const char *now, int *sent,
+			  GError **error);
 
 /* transport.c: delivery ------------------------------------------------- */
 
@@ -625,6 +713,7 @@ int cmd_filter(struct command_context *ctx, int argc, char **argv);
 int cmd_parse(struct command_context *ctx, int argc, char **argv);
 int cmd_stats(struct command_context *ctx, int argc, char **argv);
 int cmd_queue(struct command_context *ctx, int argc, char **argv);
+int cmd_tickets(struct command_context *ctx, int argc, char **argv);
 int cmd_preview(struct command_context *ctx, int argc, char **argv);
 int cmd_check(struct command_context *ctx, int argc, char **argv);
 int cmd_messages(struct command_context *ctx, int argc, char **argv);
@@ -635,6 +724,10 @@ int cmd_registrations(struct command_context *ctx, int argc, char **argv);
 void cm_err(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 /* Loads the configuration named by CTX, printing the error; NULL on error. */
 struct config *cm_load_config(struct command_context *ctx);
+/* The configuration (*CFG) and its store, opened in MODE; NULL with *RC
+ * the exit code when either fails (the error printed). */
+struct store *cm_open(struct command_context *ctx, enum store_mode mode, struct config **cfg,
+		      int *rc);
 /* Prints ERROR and returns the exit code it carries (EX_SOFTWARE if none).
  * In MDA mode (filter) the line starts with an RFC 3463 status code. */
 int cm_fail(GError *error);

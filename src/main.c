@@ -21,6 +21,7 @@ static const struct {
 	{ "stats", cmd_stats, "counts of what is recorded" },
 	{ "messages", cmd_messages, "list, show or recover stored messages" },
 	{ "queue", cmd_queue, "deliver the outbox (run --once), or list it" },
+	{ "tickets", cmd_tickets, "questions: list, show, assign, close, remind" },
 	{ "preview", cmd_preview, "show a reply template filled with a sample registration" },
 	{ "check", cmd_check, "validate the configuration" },
 };
@@ -76,6 +77,21 @@ cm_load_config(struct command_context *ctx)
 	if (!cfg)
 		cm_fail(error);
 	return cfg;
+}
+
+struct store *
+cm_open(struct command_context *ctx, enum store_mode mode, struct config **cfg, int *rc)
+{
+	g_autoptr(GError) error = NULL;
+	*cfg = cm_load_config(ctx);
+	if (!*cfg) {
+		*rc = EX_CONFIG;
+		return NULL;
+	}
+	struct store *st = store_open(*cfg, mode, &error);
+	if (!st)
+		*rc = cm_fail(error);
+	return st;
 }
 
 static char *

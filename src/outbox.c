@@ -182,9 +182,9 @@ insert_row(struct store *st, const struct outgoing *o, const char *recipient, co
 	int rc = sqlite3_prepare_v2(store_db(st),
 				    "INSERT INTO outbox (created_at, kind, template, envelope_from,"
 				    " recipient, message_id, source_message, registration, content,"
-				    " next_attempt_at, splices) VALUES (?1, ?2, ?3,"
+				    " next_attempt_at, splices, ticket) VALUES (?1, ?2, ?3,"
 				    " CASE WHEN ?11 IS NULL THEN ?4 ELSE '' END,"
-				    " ?5, ?6, ?7, ?8, ?9, ?1, ?10) RETURNING id", -1, &stmt, NULL);
+				    " ?5, ?6, ?7, ?8, ?9, ?1, ?10, ?12) RETURNING id", -1, &stmt, NULL);
 	gint64 id = 0;
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(stmt, 1, now, -1, SQLITE_STATIC);
@@ -200,6 +200,8 @@ insert_row(struct store *st, const struct outgoing *o, const char *recipient, co
 		sqlite3_bind_blob(stmt, 9, content, (int)len, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 10, splices, -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 11, verp_domain, -1, SQLITE_STATIC);
+		if (o->ticket)
+			sqlite3_bind_int64(stmt, 12, o->ticket);
 		if ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 			id = sqlite3_column_int64(stmt, 0);
 			rc = sqlite3_step(stmt);

@@ -23,6 +23,7 @@ struct answer {
 	const char *language;
 	const char *reference;		/* subject tag */
 	char *reply_to;			/* confirm+TOKEN@domain */
+	gint64 ticket;			/* the question's, or 0 */
 	JsonObject *vars;
 };
 
@@ -160,7 +161,7 @@ send(const struct reply_context *c, struct answer *a, gint64 registration, const
 	struct outgoing o = {
 		.kind = "reply", .recipient = a->to, .envelope_from = c->cfg->from_address,
 		.message_id = mid, .template = a->template, .source_message = c->message,
-		.registration = registration,
+		.registration = registration, .ticket = a->ticket,
 	};
 	*what = a->template;
 	return outbox_put(c->st, &o, msg, c->now, error);
@@ -182,7 +183,8 @@ forward_late(const struct reply_context *c, const struct registration *r, GError
 		"  confmail registrations show %s\n",
 		deadline, r->reference, r->name ? r->name : "-", r->email, c->now, r->reference);
 	g_autofree char *mid = NULL;
-	g_autoptr(GMimeMessage) msg = compose_forward(c->cfg, c->mail, subject, text, &mid);
+	struct staff_mail sm = { .subject = subject, .text = text, .to = c->cfg->organisers };
+	g_autoptr(GMimeMessage) msg = compose_forward(c->cfg, c->mail, &sm, &mid);
 	for (int i = 0; c->cfg->organisers && c->cfg->organisers[i]; i++) {
 		struct outgoing o = {
 			.kind = "forward", .recipient = c->cfg->organisers[i],
@@ -291,7 +293,10 @@ reply_act(const struct reply_context *c, const struct registry_result *res, cons
 			.message = c->message, .email = sender, .name = c->mail->from_name,
 			.language = lang, .topic = c->verdict->topic, .now = c->now,
 		};
-		ok = tickets_open(c->st, c->cfg, &t, ticket, error);
+		/* the coordinators hear of it whether or not the asker may be
+		 * answered: a person reads what a machine must not answer */
+		ok = tickets_open(c->st, c->cfg, &t, ticket, &a.ticket, error) &&
+		    questions_opened(c, a.ticket, error);
 		char key[64];
 		g_snprintf(key, sizeof key, "topic.%s", c->verdict->topic ? c->verdict->topic : "other");
 		const char *topic = templates_label(c->ts, lang, key);

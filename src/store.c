@@ -171,6 +171,24 @@ static const char *migrations[] = {
 	"DROP INDEX outbox_due;"
 	"CREATE INDEX outbox_waiting ON outbox(id, state, next_attempt_at, lease_until)"
 	"  WHERE state IN ('queued', 'deferred');",
+
+	/* 6: the question desk: what happened to each ticket, which outgoing
+	 * message belongs to which ticket (a reply to it is threaded by its
+	 * Message-ID), and when coordinators were last reminded */
+	"ALTER TABLE tickets ADD COLUMN reminded_at TEXT;"
+	"ALTER TABLE outbox ADD COLUMN ticket INTEGER REFERENCES tickets(id);"
+	"CREATE INDEX outbox_by_message_id ON outbox(message_id);"
+	"CREATE TABLE ticket_events ("
+	"  id INTEGER PRIMARY KEY,"
+	"  ticket INTEGER NOT NULL REFERENCES tickets(id),"
+	"  at TEXT NOT NULL,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('opened', 'forwarded', 'answered', 'comment',"
+	"    'assigned', 'closed', 'follow-up', 'reminded', 'ignored')),"
+	"  actor TEXT,"
+	"  message INTEGER REFERENCES messages(id),"
+	"  note TEXT"
+	");"
+	"CREATE INDEX ticket_events_by_ticket ON ticket_events(ticket);",
 };
 
 int

@@ -22,9 +22,9 @@ MASTER=$C/postfix-master.cf
 ALIASES=$C/aliases
 EXIM=$C/exim.conf
 DOMAIN=icssi.example
-NAMES="register info announce announce-request bounces confirm"
+NAMES="register info announce announce-request bounces confirm tickets comment"
 FIXED="register info announce announce-request"	# named with -r
-EXTENDED="bounces confirm"			# carry +ID / +TOKEN
+EXTENDED="bounces confirm tickets comment"	# carry +ID / +TOKEN / +REF
 
 have() { command -v "$1" >/dev/null 2>&1; }
 # pipe(8), local(8) and Exim start commands with a PATH of their own.
@@ -424,7 +424,7 @@ if [ -n "$EXIM_BIN" ]; then
 	else
 		notok "exim -bV accepts exim.conf (exit $rc: $(grep -A1 'error' "$TMP/err" | head -c 300))"
 	fi
-	for a in register info announce announce-request bounces+42 confirm+AbC bounces confirm; do
+	for a in register info announce announce-request bounces+42 confirm+AbC bounces confirm tickets+icssi22-q-0001 comment+icssi22-q-0001; do
 		"$EXIM_BIN" -C "$EX/exim.conf" -bt "$a@$DOMAIN" >"$TMP/out" 2>/dev/null
 		check "exim -bt: $a@$DOMAIN goes to router confmail, transport confmail_pipe" \
 			grep -q 'router = confmail, transport = confmail_pipe' "$TMP/out"
