@@ -38,6 +38,19 @@ expect_rc 0 "messages list: no valgrind error" "${VG[@]}" "$CONFMAIL" messages l
 box=$(conf_with transport maildir "$TMP/outbox")
 expect_rc 0 "queue run (maildir): no valgrind error" "${VG[@]}" "$CONFMAIL" -c "$box" queue run --once
 check "queue run: the replies were delivered" test -n "$(ls "$TMP/outbox/new")"
+# the question desk: a coordinator's answer relayed, a comment, a reminder
+ref=$(sql "SELECT lower(reference) FROM tickets ORDER BY id LIMIT 1")
+if [ -n "$ref" ]; then
+	printf 'From: visa@icssi.example\nTo: tickets+%s@icssi.example\nSubject: Re: [%s]\nMessage-ID: <vg-answer@x>\n\nYes, on arrival.\n\n> quoted\n' "$ref" "$ref" >"$TMP/answer.eml"
+	expect_rc 0 "a coordinator's answer: no valgrind error" "${VG[@]}" "$CONFMAIL" filter -r "tickets+$ref@icssi.example" <"$TMP/answer.eml"
+	printf 'From: visa@icssi.example\nTo: tickets+%s@icssi.example\nSubject: Re: [%s]\nMessage-ID: <vg-comment@x>\n\n#assign nobody\n' "$ref" "$ref" >"$TMP/comment.eml"
+	expect_rc 0 "a coordinator's wrong command: no valgrind error" "${VG[@]}" "$CONFMAIL" filter -r "tickets+$ref@icssi.example" <"$TMP/comment.eml"
+	sql "UPDATE tickets SET status = 'open'"
+	expect_rc 0 "tickets remind: no valgrind error" env CONFMAIL_NOW=2030-01-01T00:00:00Z "${VG[@]}" "$CONFMAIL" tickets remind
+	expect_rc 0 "tickets show: no valgrind error" "${VG[@]}" "$CONFMAIL" tickets show "$ref"
+else
+	notok "the samples opened no ticket"
+fi
 expect_rc 0 "preview (Arabic, HTML): no valgrind error" "${VG[@]}" "$CONFMAIL" preview received -l ar
 expect_rc 0 "check (configuration, rules, templates): no valgrind error" "${VG[@]}" "$CONFMAIL" check
 conf=$(conf_with transport kind telegraph)
