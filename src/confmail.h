@@ -531,6 +531,9 @@ char *secret_path(const struct config *cfg);
 /* Creates the secret file (mode 0600) unless it exists. */
 gboolean secret_ensure(const struct config *cfg, GError **error);
 char *secret_load(const struct config *cfg, GError **error);
+/* The MAC that proves an address tickets+REF.MAC@ came from our forward
+ * of ticket REFERENCE (any case). */
+char *token_ticket(const char *secret, const char *reference);
 
 /* outbox.c: what is to be sent ------------------------------------------- */
 

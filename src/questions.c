@@ -20,19 +20,33 @@ language_name(const char *lang)
 	    : strcmp(lang, "ckb") == 0 ? "Kurdish (Sorani)" : strcmp(lang, "en") == 0 ? "English" : lang;
 }
 
-/* LOCAL+reference@domain, from [addresses] tickets or comments. */
+/* LOCAL+reference.MAC@domain, from [addresses] tickets or comments: the
+ * MAC (token_ticket) shows a reply comes from someone who received our
+ * forward, not from a guessed reference under a forged From. */
 static char *
-plus_address(const char *address, const char *reference)
+plus_address(const struct config *cfg, const char *address, const char *reference)
 {
 	const char *at = strchr(address, '@');
 	g_autofree char *ref = g_ascii_strdown(reference, -1);
-	return g_strdup_printf("%.*s+%s%s", (int)(at - address), address, ref, at);
+	g_autofree char *secret = secret_load(cfg, NULL);
+	g_autofree char *mac = secret ? token_ticket(secret, reference) : NULL;
+	return g_strdup_printf("%.*s+%s%s%s%s", (int)(at - address), address, ref, mac ? "." : "",
+			       mac ? mac : "", at);
 }
 
-/* The reference in a tickets+REF@ or comment+REF@ recipient (*COMMENT
- * says which), or NULL. */
+/* Whether the recipient's MAC for REFERENCE is ours. */
+static bool
+mac_ok(const struct config *cfg, const char *reference, const char *given)
+{
+	g_autofree char *secret = given ? secret_load(cfg, NULL) : NULL;
+	g_autofree char *want = secret ? token_ticket(secret, reference) : NULL;
+	return want && g_ascii_strcasecmp(want, given) == 0;
+}
+
+/* The reference in a tickets+REF[.MAC]@ or comment+REF[.MAC]@ recipient
+ * (*COMMENT says which; *MAC receives the MAC, if any), or NULL. */
 static char *
-reference_in_recipient(const struct config *cfg, const char *rcpt, bool *comment)
+reference_in_recipient(const struct config *cfg, const char *rcpt, bool *comment, char **mac)
 {
 	const char *bases[] = { cfg->tickets_address, cfg->comments_address };
 	if (!rcpt)
@@ -44,7 +58,13 @@ reference_in_recipient(const struct config *cfg, const char *rcpt, bool *comment
 		if (g_ascii_strncasecmp(rcpt, bases[i], local) == 0 && rcpt[local] == '+' &&
 		    g_ascii_strcasecmp(rat, at) == 0 && rat > rcpt + local + 1) {
 			*comment = i == 1;
-			return g_ascii_strup(rcpt + local + 1, rat - (rcpt + local + 1));
+			char *ref = g_ascii_strup(rcpt + local + 1, rat - (rcpt + local + 1));
+			char *dot = strchr(ref, '.');
+			if (dot) {
+				*mac = g_strdup(dot + 1);
+				*dot = '\0';
+			}
+			return ref;
 		}
 	}
 	return NULL;
@@ -151,6 +171,7 @@ to_coordinators(const struct reply_context *c, const struct ticket *t, const str
 						 foreign ? language_name(t->language) : "",
 						 t->topic ? t->topic : "other", subject);
 	g_autofree char *who = t->name ? g_strdup_printf("%s <%s>", t->name, t->email) : g_strdup(t->email);
+	g_autofree char *comment_to = plus_address(c->cfg, c->cfg->comments_address, t->reference);
 	g_autofree char *text = g_strdup_printf(
 		"%s\n\n"
 		"  ticket        %s (%s)\n"
@@ -163,14 +184,14 @@ to_coordinators(const struct reply_context *c, const struct ticket *t, const str
 		"  asked         %s\n\n"
 		"Reply to this message to answer: your reply goes to the participant from\n"
 		"%s, without the text you quote.  Start it with a line \"#comment\" to\n"
-		"write to the other coordinators only, \"#assign TOPIC\" to pass it on, or\n"
-		"\"#close\" to close the ticket.\n\n"
+		"write to the other coordinators only (or write to %s),\n"
+		"\"#assign TOPIC\" to pass it on, or \"#close\" to close the ticket.\n\n"
 		"-------- %s --------\n%s\n",
 		s->note, t->reference, t->status, who, org ? org : "-", reg ? reg : "not registered",
 		language_name(t->language), t->topic ? t->topic : "other",
-		t->assignee ? t->assignee : "-", t->created_at, c->cfg->from_address,
+		t->assignee ? t->assignee : "-", t->created_at, c->cfg->from_address, comment_to,
 		s->text ? "the message" : "the question", body);
-	g_autofree char *reply_to = plus_address(c->cfg->tickets_address, t->reference);
+	g_autofree char *reply_to = plus_address(c->cfg, c->cfg->tickets_address, t->reference);
 
 	GPtrArray *rcpts = g_ptr_array_new();
 	for (int i = 0; to[i]; i++)
@@ -283,7 +304,7 @@ tell_author(const struct reply_context *c, const struct ticket *t, const char *a
 		"at the top of your message.  Nothing was sent to the participant.\n",
 		t->reference, problem);
 	char *to[] = { (char *)author, NULL };
-	g_autofree char *reply_to = plus_address(c->cfg->tickets_address, t->reference);
+	g_autofree char *reply_to = plus_address(c->cfg, c->cfg->tickets_address, t->reference);
 	struct staff_mail sm = { .subject = subject, .text = text, .to = to, .reply_to = reply_to };
 	g_autofree char *mid = NULL;
 	g_autoptr(GMimeMessage) msg = compose_forward(c->cfg, NULL, &sm, &mid);
@@ -383,7 +404,9 @@ questions_handle(const struct reply_context *c, bool *handled, GError **error)
 
 	/* How the message names a ticket: its address, its subject tag, or
 	 * the thread of one of our messages. */
-	g_autofree char *by_address = reference_in_recipient(cfg, c->env->recipient, &to_comments);
+	g_autofree char *given_mac = NULL;
+	g_autofree char *by_address = reference_in_recipient(cfg, c->env->recipient, &to_comments,
+							     &given_mac);
 	g_autofree char *by_tag = by_address ? NULL : reference_in_subject(cfg, c->mail->subject);
 	gint64 by_thread = by_address || by_tag ? 0
 	    : tickets_by_message_ids(c->st, c->mail->in_reply_to);
@@ -400,7 +423,14 @@ questions_handle(const struct reply_context *c, bool *handled, GError **error)
 	}
 	g_autofree char *author = c->mail->from_addr ? g_ascii_strdown(c->mail->from_addr, -1) : NULL;
 	bool asker = author && g_ascii_strcasecmp(author, t.email) == 0;
-	bool staff = !asker && routing_is_staff(cfg, author);
+	/* A From can be forged and a reference guessed: a coordinator's
+	 * mail counts when it also shows it was sent in answer to our
+	 * forward, by the MAC of its Reply-To address or by citing one of
+	 * our messages about this ticket. */
+	bool proven = (by_address && mac_ok(cfg, t.reference, given_mac)) ||
+	    tickets_by_message_ids(c->st, c->mail->in_reply_to) == t.id ||
+	    tickets_by_message_ids(c->st, c->mail->references) == t.id;
+	bool staff = !asker && proven && routing_is_staff(cfg, author);
 	gboolean ok = TRUE;
 
 	if (c->noreply && (staff || asker || by_address)) {
@@ -430,7 +460,9 @@ questions_handle(const struct reply_context *c, bool *handled, GError **error)
 		/* someone else writing to a ticket's address reaches nobody */
 		*handled = true;
 		ok = tickets_event(c->st, t.id, "ignored", author, c->message,
-				   "not the participant, an organiser or a coordinator", c->now, error);
+				   routing_is_staff(cfg, author) && !asker
+				   ? "a coordinator's address, without proof it answers our forward"
+				   : "not the participant, an organiser or a coordinator", c->now, error);
 	}
 	/* else: a reference alone does not join someone else's ticket; the
 	 * message is read as a new one */

@@ -176,3 +176,14 @@ secret_load(const struct config *cfg, GError **error)
 	}
 	return g_steal_pointer(&text);
 }
+
+char *
+token_ticket(const char *secret, const char *reference)
+{
+	g_autoptr(GHmac) h = g_hmac_new(G_CHECKSUM_SHA256, (const guchar *)secret, strlen(secret));
+	g_autofree char *upper = g_ascii_strup(reference, -1);
+	g_hmac_update(h, (const guchar *)"ticket", sizeof "ticket");
+	g_hmac_update(h, (const guchar *)upper, (gssize)strlen(upper) + 1);
+	/* 80 bits: unguessable, and short enough for an address */
+	return g_strndup(g_hmac_get_string(h), 20);
+}

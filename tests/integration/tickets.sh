@@ -64,7 +64,7 @@ equal "corpus: each participant acknowledged with the ticket reference" \
 "$CONFMAIL" -c "$CONF" queue run --once >/dev/null
 ar=$(sql "SELECT t.reference FROM tickets t WHERE t.language = 'ar' ORDER BY id LIMIT 1")
 ar_lower=$(echo "$ar" | tr 'A-Z' 'a-z')
-fwd=$(grep -l "tickets+$ar_lower@icssi.example" "$TMP"/outbox/new/* | head -n 1)
+fwd=$(grep -l "tickets+$ar_lower\." "$TMP"/outbox/new/* | head -n 1)
 python3 - "$fwd" "$ar" >"$TMP/fwd.txt" <<'END'
 import email, email.policy, sys
 m = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)
@@ -74,19 +74,39 @@ parts = list(m.iter_parts())
 print("text", parts[0].get_content().replace("\n", "|"))
 print("attached", parts[1].get_content_type() if len(parts) > 1 else "none")
 END
-check "forward: Reply-To the ticket's address" grep -q "^reply-to tickets+$ar_lower@icssi.example\$" "$TMP/fwd.txt"
+check "forward: Reply-To the ticket's address" grep -qE "^reply-to tickets\+$ar_lower\.[0-9a-f]+@icssi.example\$" "$TMP/fwd.txt"
 check "forward: the subject says the question is in Arabic" grep -q "^subject \[$ar\] Question in Arabic" "$TMP/fwd.txt"
 check "forward: who asks, registration, language and topic" grep -q "from .*|  organisation .*|  registration  not registered|  language      Arabic|  topic" "$TMP/fwd.txt"
 check "forward: the original attached as message/rfc822" grep -q '^attached message/rfc822$' "$TMP/fwd.txt"
 
+# address_of REF tickets|comment: the address a forward of ticket REF
+# gives for answers (its Reply-To) or for comments (named in its text),
+# each with the MAC that proves the sender received the forward.
+address_of() {
+	sql "SELECT content FROM outbox WHERE kind = 'forward' AND ticket = (SELECT id FROM tickets WHERE reference = '$1') LIMIT 1" >"$TMP/f.eml"
+	python3 - "$TMP/f.eml" "$2" <<'END'
+import email, email.policy, re, sys
+m = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)
+if sys.argv[2] == "tickets":
+    print(m["Reply-To"].addresses[0].addr_spec)
+else:
+    text = next(m.iter_parts()).get_content() if m.is_multipart() else m.get_content()
+    print(re.search(r"comment\+[^ ),]+@[a-z.]+", text).group(0))
+END
+}
+
 # A coordinator answers the English visa question, quoting the forward.
 ref=$(sql "SELECT reference FROM tickets WHERE topic = 'visa' AND language = 'en' LIMIT 1")
 ref_lower=$(echo "$ref" | tr 'A-Z' 'a-z')
+T=$(address_of "$ref" tickets)
+CMT=$(address_of "$ref" comment)
+check "the ticket address carries a MAC ($T)" grep -qE "^tickets\+$ref_lower\.[0-9a-f]{20}@icssi.example\$" <<<"$T"
+check "the comment address too ($CMT)" grep -qE "^comment\+$ref_lower\.[0-9a-f]{20}@icssi.example\$" <<<"$CMT"
 asker=$(sql "SELECT email FROM tickets WHERE reference = '$ref'")
 question_mid=$(sql "SELECT m.message_id FROM tickets t JOIN messages m ON m.id = t.message WHERE t.reference = '$ref'")
 fwd_mid=$(sql "SELECT message_id FROM outbox WHERE kind = 'forward' AND ticket = (SELECT id FROM tickets WHERE reference = '$ref') LIMIT 1")
 before=$(last_id)
-msg visa@icssi.example "tickets+$ref_lower@icssi.example" "Re: [$ref] Question (visa)" "$fwd_mid" \
+msg visa@icssi.example "$T" "Re: [$ref] Question (visa)" "$fwd_mid" \
 	"Yes: a visa is issued on arrival at Sulaymaniyah airport; bring 75 USD.
 
 Best,
@@ -97,7 +117,7 @@ On Tue, 25 Jan 2022 at 09:00, ICSSI <register@icssi.example> wrote:
 >
 >   ticket        $ref (open)
 > Reply to this message to answer: your reply goes to the participant from" |
-	deliver -r "tickets+$ref_lower@icssi.example"
+	deliver -r "$T"
 equal "answer: one message, to the participant only" "$(rows_since "$before")" "reply:$asker"
 sql "SELECT content FROM outbox WHERE id > $before" >"$TMP/answer.eml"
 python3 - "$TMP/answer.eml" >"$TMP/answer.txt" <<'END'
@@ -119,7 +139,8 @@ equal "answer: the ticket is answered" "$(sql "SELECT status FROM tickets WHERE 
 # quoted forward) to the Arabic question.
 before=$(last_id)
 ar_asker=$(sql "SELECT email FROM tickets WHERE reference = '$ar'")
-msg travel@icssi.example "tickets+$ar_lower@icssi.example" "RE: [$ar] Question in Arabic (visa)" "" \
+TA=$(address_of "$ar" tickets)
+msg travel@icssi.example "$TA" "RE: [$ar] Question in Arabic (visa)" "" \
 	"نعم، تصدر التأشيرة عند الوصول.
 
 From: ICSSI <register@icssi.example>
@@ -129,7 +150,7 @@ Subject: [$ar] Question in Arabic (visa)
 
 A new question for the visa coordinators.
 Reply to this message to answer: your reply goes to the participant from" |
-	deliver -r "tickets+$ar_lower@icssi.example"
+	deliver -r "$TA"
 sql "SELECT content FROM outbox WHERE id > $before" >"$TMP/answer-ar.eml"
 equal "Outlook answer: to the participant only" "$(rows_since "$before")" "reply:$ar_asker"
 check "Outlook answer: the answer, without the From:/Sent: block and what follows" python3 -c '
@@ -140,48 +161,60 @@ sys.exit(0 if "تصدر التأشيرة" in t and "Sent:" not in t and "Reply t
 
 # A stranger writing to the ticket address reaches nobody.
 before=$(last_id)
-msg someone@example.com "tickets+$ref_lower@icssi.example" "Re: [$ref] Question (visa)" "$fwd_mid" "Please send me the answer too." |
-	deliver -r "tickets+$ref_lower@icssi.example"
+msg someone@example.com "$T" "Re: [$ref] Question (visa)" "$fwd_mid" "Please send me the answer too." |
+	deliver -r "$T"
 equal "stranger to the ticket address: nothing sent to anyone" "$(rows_since "$before")" ""
 equal "stranger to the ticket address: recorded as ignored" "$(sql "SELECT kind FROM ticket_events WHERE ticket = (SELECT id FROM tickets WHERE reference = '$ref') ORDER BY id DESC LIMIT 1")" ignored
 
+# A forged coordinator's From with a guessed reference (no MAC, no thread
+# of ours) reaches nobody either.
+before=$(last_id)
+msg visa@icssi.example "tickets+$ref_lower@icssi.example" "Re: [$ref] Question (visa)" "" "Please pay the visa fee to account 1234." |
+	deliver -r "tickets+$ref_lower@icssi.example"
+equal "forged coordinator, guessed address: nothing sent to anyone" "$(rows_since "$before")" ""
+before=$(last_id)
+msg visa@icssi.example info@icssi.example "Re: [$ref] Question (visa)" "" "Please pay the visa fee to account 1234." |
+	deliver -r info@icssi.example
+equal "forged coordinator, reference in the subject only: never relayed to the participant" "$(sql "SELECT count(*) FROM outbox WHERE id > $before AND recipient = '$asker'")" 0
+
 # A coordinator's out-of-office is nobody's answer.
 before=$(last_id)
-msg visa@icssi.example "tickets+$ref_lower@icssi.example" "Automatic reply: [$ref] Question (visa)" "" "I am away until Monday." "Auto-Submitted: auto-replied" |
-	deliver -r "tickets+$ref_lower@icssi.example"
+msg visa@icssi.example "$T" "Automatic reply: [$ref] Question (visa)" "" "I am away until Monday." "Auto-Submitted: auto-replied" |
+	deliver -r "$T"
 equal "out-of-office to the ticket address: nothing relayed" "$(rows_since "$before")" ""
 
 # #comment goes to the other coordinators of the topic, never the participant.
 before=$(last_id)
-msg visa@icssi.example "tickets+$ref_lower@icssi.example" "Re: [$ref] Question (visa)" "$fwd_mid" "#comment
+msg visa@icssi.example "$T" "Re: [$ref] Question (visa)" "$fwd_mid" "#comment
 Travel team: please check the fee with the airport." |
-	deliver -r "tickets+$ref_lower@icssi.example"
+	deliver -r "$T"
 equal "#comment: to the other coordinators of the topic only" "$(rows_since "$before")" "forward:travel@icssi.example"
 before=$(last_id)
-msg travel@icssi.example "comment+$ref_lower@icssi.example" "Re: [$ref] Question (visa)" "" "Checked: it is 75 USD." |
-	deliver -r "comment+$ref_lower@icssi.example"
+msg travel@icssi.example "$CMT" "Re: [$ref] Question (visa)" "" "Checked: it is 75 USD." |
+	deliver -r "$CMT"
 equal "comment+REF@: to the other coordinators only" "$(rows_since "$before")" "forward:visa@icssi.example"
 
 # #assign passes the ticket on; the new coordinators get the question.
 before=$(last_id)
-msg visa@icssi.example "tickets+$ref_lower@icssi.example" "Re: [$ref]" "" "#assign accommodation
-They also ask about a hotel." | deliver -r "tickets+$ref_lower@icssi.example"
+msg visa@icssi.example "$T" "Re: [$ref]" "" "#assign accommodation
+They also ask about a hotel." | deliver -r "$T"
 equal "#assign accommodation: the question goes to its coordinator" "$(rows_since "$before")" "forward:hotel@icssi.example"
 equal "#assign: the ticket's assignee" "$(sql "SELECT assignee FROM tickets WHERE reference = '$ref'")" accommodation
 before=$(last_id)
-msg visa@icssi.example "tickets+$ref_lower@icssi.example" "Re: [$ref]" "" "#assign nobody-knows" |
-	deliver -r "tickets+$ref_lower@icssi.example"
+msg visa@icssi.example "$T" "Re: [$ref]" "" "#assign nobody-knows" |
+	deliver -r "$T"
 equal "#assign to an unknown name: the author is told, nobody else" "$(rows_since "$before")" "forward:visa@icssi.example"
 equal "#assign to an unknown name: the assignee is unchanged" "$(sql "SELECT assignee FROM tickets WHERE reference = '$ref'")" accommodation
 
 # The participant writes again: it threads into the ticket, reopens it,
 # and goes to the assigned coordinator.
 before=$(last_id)
+tickets_before=$(sql "SELECT count(*) FROM tickets")
 msg "$asker" info@icssi.example "Re: [$ref] your question" "" "Thank you. Is there a fee for children?" |
 	deliver -r info@icssi.example
 equal "follow-up: to the assigned coordinator" "$(rows_since "$before")" "forward:hotel@icssi.example"
 equal "follow-up: the ticket is open again" "$(sql "SELECT status FROM tickets WHERE reference = '$ref'")" open
-equal "follow-up: no second ticket" "$(sql "SELECT count(*) FROM tickets")" "$n"
+equal "follow-up: no second ticket" "$(sql "SELECT count(*) FROM tickets")" "$tickets_before"
 
 # Someone else citing the reference is not threaded into that ticket.
 before_tickets=$(sql "SELECT count(*) FROM tickets")
@@ -192,7 +225,7 @@ equal "another address citing [$ref]: not added to that ticket" \
 equal "another address citing [$ref]: a question of its own" "$(sql "SELECT count(*) FROM tickets")" $((before_tickets + 1))
 
 # #close, by mail and at the terminal.
-msg hotel@icssi.example "tickets+$ref_lower@icssi.example" "Re: [$ref]" "" "#close" | deliver -r "tickets+$ref_lower@icssi.example"
+msg hotel@icssi.example "$T" "Re: [$ref]" "" "#close" | deliver -r "$T"
 equal "#close: closed" "$(sql "SELECT status FROM tickets WHERE reference = '$ref'")" closed
 
 # The terminal.

@@ -41,10 +41,15 @@ check "queue run: the replies were delivered" test -n "$(ls "$TMP/outbox/new")"
 # the question desk: a coordinator's answer relayed, a comment, a reminder
 ref=$(sql "SELECT lower(reference) FROM tickets ORDER BY id LIMIT 1")
 if [ -n "$ref" ]; then
-	printf 'From: visa@icssi.example\nTo: tickets+%s@icssi.example\nSubject: Re: [%s]\nMessage-ID: <vg-answer@x>\n\nYes, on arrival.\n\n> quoted\n' "$ref" "$ref" >"$TMP/answer.eml"
-	expect_rc 0 "a coordinator's answer: no valgrind error" "${VG[@]}" "$CONFMAIL" filter -r "tickets+$ref@icssi.example" <"$TMP/answer.eml"
-	printf 'From: visa@icssi.example\nTo: tickets+%s@icssi.example\nSubject: Re: [%s]\nMessage-ID: <vg-comment@x>\n\n#assign nobody\n' "$ref" "$ref" >"$TMP/comment.eml"
-	expect_rc 0 "a coordinator's wrong command: no valgrind error" "${VG[@]}" "$CONFMAIL" filter -r "tickets+$ref@icssi.example" <"$TMP/comment.eml"
+	# the forward's Reply-To, with the MAC that proves it
+	sql "SELECT content FROM outbox WHERE kind = 'forward' AND ticket = 1 LIMIT 1" >"$TMP/fwd.eml"
+	T=$(python3 -c 'import email,sys; print(email.message_from_binary_file(open(sys.argv[1],"rb"))["Reply-To"].strip("<> "))' "$TMP/fwd.eml")
+	boss=$(sql "SELECT recipient FROM outbox WHERE kind = 'forward' AND ticket = 1 LIMIT 1")
+	printf 'From: %s\nTo: %s\nSubject: Re: [%s]\nMessage-ID: <vg-answer@x>\n\nYes, on arrival.\n\n> quoted\n' "$boss" "$T" "$ref" >"$TMP/answer.eml"
+	expect_rc 0 "a coordinator's answer: no valgrind error" "${VG[@]}" "$CONFMAIL" filter -r "$T" <"$TMP/answer.eml"
+	equal "a coordinator's answer: relayed" "$(sql "SELECT count(*) FROM outbox WHERE template = 'answer'")" 1
+	printf 'From: %s\nTo: %s\nSubject: Re: [%s]\nMessage-ID: <vg-comment@x>\n\n#assign nobody\n' "$boss" "$T" "$ref" >"$TMP/comment.eml"
+	expect_rc 0 "a coordinator's wrong command: no valgrind error" "${VG[@]}" "$CONFMAIL" filter -r "$T" <"$TMP/comment.eml"
 	sql "UPDATE tickets SET status = 'open'"
 	expect_rc 0 "tickets remind: no valgrind error" env CONFMAIL_NOW=2030-01-01T00:00:00Z "${VG[@]}" "$CONFMAIL" tickets remind
 	expect_rc 0 "tickets show: no valgrind error" "${VG[@]}" "$CONFMAIL" tickets show "$ref"
