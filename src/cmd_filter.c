@@ -25,6 +25,19 @@ abort_is_tempfail(int sig)
 	_exit(EX_TEMPFAIL);
 }
 
+/* The outbox row a bounces+ID@ recipient names, or 0. */
+static gint64
+bounce_id(const struct config *cfg, const char *rcpt)
+{
+	const char *at = rcpt ? strrchr(rcpt, '@') : NULL;
+	if (!at || g_ascii_strcasecmp(at + 1, cfg->domain) != 0 ||
+	    g_ascii_strncasecmp(rcpt, "bounces+", 8) != 0)
+		return 0;
+	char *end;
+	gint64 n = g_ascii_strtoll(rcpt + 8, &end, 10);
+	return end == at && n > 0 ? n : 0;
+}
+
 /* What a new message does: one about a ticket goes to it; a confirmation
  * applies what it confirms; else the registry acts on it; then the answer
  * it deserves is queued. */
@@ -57,8 +70,41 @@ act(struct store *st, const struct config *cfg, const struct rules *r, gint64 id
 		memset(reg, 0, sizeof *reg);
 		return TRUE;
 	}
-	return registry_apply(st, cfg, id, m, v, fields, participant, now, false, reg, error) &&
-	    reply_act(&rc, reg, &what, error);
+	memset(reg, 0, sizeof *reg);
+	/* a post to the announcement list is held for the organisers */
+	if (env->recipient && g_ascii_strcasecmp(env->recipient, cfg->announce_address) == 0)
+		return announce_post(&rc, error);
+	/* a bounce to bounces+ID@ names the outbox row it answers (VERP) */
+	gint64 bounced = bounce_id(cfg, env->recipient);
+	if (bounced && v->has_bounce) {
+		bool disabled = false;
+		return list_bounce(st, bounced, id, &v->bounce, now, &disabled, error);
+	}
+	/* "programme" or "guide" alone: the current one, to whoever asks
+	 * (a registration titled "Programme" is still a registration) */
+	bool may_ask = strcmp(v->class, "question") == 0 || strcmp(v->class, "other") == 0;
+	const char *document = may_ask ? announce_requested(m) : NULL;
+	gint64 current = document ? announce_latest(st, document) : 0;
+	if (current && !noreply) {
+		int sent = 0;
+		return announce_send(st, cfg, current, m->from_addr, NULL, now, &sent, error);
+	}
+	if (!registry_apply(st, cfg, id, m, v, fields, participant, now, false, reg, error) ||
+	    !reply_act(&rc, reg, &what, error))
+		return FALSE;
+	/* a new participant joins the list, and gets what was announced */
+	if (strcmp(reg->action, "created") == 0 && reg->registration) {
+		struct registration who = { 0 };
+		gboolean ok = TRUE;
+		if (registry_find(st, reg->registration, &who)) {
+			if (strcmp(cfg->list_subscribe_registered, "true") == 0)
+				ok = list_add(st, who.email, who.name, who.language, "registration", now, error);
+			ok = ok && announce_documents_to(st, cfg, who.email, now, error);
+		}
+		registration_clear(&who);
+		return ok;
+	}
+	return TRUE;
 }
 
 static int

@@ -22,7 +22,7 @@ static const char *const languages[] = { "en", "ar", "ckb" };
 const char *const template_names[] = {
 	"received", "incomplete", "updated", "confirm-change", "cancel-confirm", "cancelled",
 	"late", "waitlisted", "question", "subscribe-confirm", "unsubscribe-confirm", "help",
-	"not-found", "confirm-failed",
+	"not-found", "confirm-failed", "subscribed", "unsubscribed", "post-held",
 };
 
 static const char *const globals[] = {
@@ -553,25 +553,34 @@ compose_reply(const struct config *cfg, struct templates *ts, const struct reply
 	return msg;
 }
 
+/* A message from the conference with SUBJECT, dated now, with a
+ * Message-ID of ours (*MID); the caller adds the recipients. */
+static GMimeMessage *
+start_message(const struct config *cfg, const char *subject, char **mid)
+{
+	GMimeMessage *msg = g_mime_message_new(TRUE);
+	g_autofree char *from_name = header_safe(cfg->name, 120);
+	g_autofree char *subject_safe = header_safe(subject, 200);
+	add_mailbox(msg, GMIME_ADDRESS_TYPE_FROM, from_name, cfg->from_address);
+	g_mime_message_set_subject(msg, subject_safe, "utf-8");
+	g_autoptr(GDateTime) now = confmail_now();
+	g_mime_message_set_date(msg, now);
+	*mid = g_mime_utils_generate_message_id(cfg->domain);
+	g_mime_message_set_message_id(msg, *mid);
+	return msg;
+}
+
 GMimeMessage *
 compose_forward(const struct config *cfg, const struct mail *m, const struct staff_mail *sm,
 		char **message_id)
 {
-	GMimeMessage *msg = g_mime_message_new(TRUE);
+	g_autofree char *mid = NULL;
+	GMimeMessage *msg = start_message(cfg, sm->subject, &mid);
 	GMimeObject *top = GMIME_OBJECT(msg);
-	g_autofree char *from_name = header_safe(cfg->name, 120);
-	g_autofree char *subject_safe = header_safe(sm->subject, 200);
-
-	add_mailbox(msg, GMIME_ADDRESS_TYPE_FROM, from_name, cfg->from_address);
 	for (int i = 0; sm->to && sm->to[i]; i++)
 		add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, NULL, sm->to[i]);
 	if (sm->reply_to)
 		add_mailbox(msg, GMIME_ADDRESS_TYPE_REPLY_TO, NULL, sm->reply_to);
-	g_mime_message_set_subject(msg, subject_safe, "utf-8");
-	g_autoptr(GDateTime) now = confmail_now();
-	g_mime_message_set_date(msg, now);
-	g_autofree char *mid = g_mime_utils_generate_message_id(cfg->domain);
-	g_mime_message_set_message_id(msg, mid);
 	g_mime_object_set_header(top, "Auto-Submitted", "auto-generated", NULL);
 	g_mime_object_set_header(top, "X-Loop", cfg->loop_id, NULL);
 
@@ -596,30 +605,79 @@ compose_forward(const struct config *cfg, const struct mail *m, const struct sta
 GMimeMessage *
 compose_answer(const struct config *cfg, const struct answer_mail *a, char **message_id)
 {
-	GMimeMessage *msg = g_mime_message_new(TRUE);
-	GMimeObject *top = GMIME_OBJECT(msg);
-	g_autofree char *from_name = header_safe(cfg->name, 120);
-	g_autofree char *to_name = header_safe(a->to_name, 120);
 	g_autofree char *subject_text = header_safe(a->subject && *a->subject ? a->subject : "Your question", 160);
 	g_autoptr(GString) subject = g_string_new(subject_text);
 	if (g_ascii_strncasecmp(subject->str, "re:", 3) != 0)
 		g_string_prepend(subject, "Re: ");
 	if (a->reference && !strstr(subject->str, a->reference))
 		g_string_append_printf(subject, " [%s]", a->reference);
-
-	add_mailbox(msg, GMIME_ADDRESS_TYPE_FROM, from_name, cfg->from_address);
+	g_autofree char *mid = NULL;
+	GMimeMessage *msg = start_message(cfg, subject->str, &mid);
+	GMimeObject *top = GMIME_OBJECT(msg);
+	g_autofree char *to_name = header_safe(a->to_name, 120);
 	add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, to_name, a->to_addr);
-	g_mime_message_set_subject(msg, subject->str, "utf-8");
-	g_autoptr(GDateTime) now = confmail_now();
-	g_mime_message_set_date(msg, now);
-	g_autofree char *mid = g_mime_utils_generate_message_id(cfg->domain);
-	g_mime_message_set_message_id(msg, mid);
 	set_thread(top, a->in_reply_to, a->references);
 	/* a person's answer, relayed: not auto-submitted, but ours (loops) */
 	g_mime_object_set_header(top, "X-Loop", cfg->loop_id, NULL);
 	GMimePart *body = text_part("plain", a->text);
 	g_mime_message_set_mime_part(msg, GMIME_OBJECT(body));
 	g_object_unref(body);
+	*message_id = g_steal_pointer(&mid);
+	return msg;
+}
+
+GMimeMessage *
+compose_announcement(const struct config *cfg, const struct announcement_mail *a,
+		     GPtrArray *placeholders, char **message_id)
+{
+	g_autofree char *mid = NULL;
+	GMimeMessage *msg = start_message(cfg, a->subject, &mid);
+	GMimeObject *top = GMIME_OBJECT(msg);
+	g_autofree char *to_name = header_safe(a->to_name, 120);
+	add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, to_name, a->to_addr);
+
+	/* RFC 2369 and 2919: what a list message says about its list; RFC
+	 * 8058 one-click when there is a URL to post to */
+	g_mime_object_set_header(top, "List-Id", a->list_id, NULL);
+	g_autofree char *unsubscribe = a->unsubscribe_url
+	    ? g_strdup_printf("<mailto:%s?subject=unsubscribe>, <%s>", a->unsubscribe_mailto,
+			      a->unsubscribe_url)
+	    : g_strdup_printf("<mailto:%s?subject=unsubscribe>", a->unsubscribe_mailto);
+	/* as written: GMime would encode a long URL as if it were words */
+	g_mime_object_set_header(top, "List-Unsubscribe", "-", NULL);
+	g_autofree char *raw = g_strdup_printf("\n %s\n", unsubscribe);
+	g_mime_header_set_raw_value(g_mime_header_list_get_header(g_mime_object_get_header_list(top),
+								  "List-Unsubscribe"), raw);
+	if (a->unsubscribe_url)
+		g_mime_object_set_header(top, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click", NULL);
+	g_autofree char *help = g_strdup_printf("<mailto:%s?subject=help>", cfg->list_request_address);
+	g_mime_object_set_header(top, "List-Help", help, NULL);
+	g_autofree char *owner = g_strdup_printf("<mailto:%s>", cfg->organisers && cfg->organisers[0]
+						 ? cfg->organisers[0] : cfg->from_address);
+	g_mime_object_set_header(top, "List-Owner", owner, NULL);
+	g_mime_object_set_header(top, "Precedence", "list", NULL);
+	g_mime_object_set_header(top, "X-Loop", cfg->loop_id, NULL);
+	g_mime_object_set_header(top, "Content-Language", a->language, NULL);
+
+	GMimePart *text = text_part("plain", a->text);
+	if (a->files == 0) {
+		g_mime_message_set_mime_part(msg, GMIME_OBJECT(text));
+	} else {
+		/* each file is a small stand-in here; the outbox puts the
+		 * stored part, encoded once for everyone, in its place */
+		GMimeMultipart *mixed = g_mime_multipart_new_with_subtype("mixed");
+		g_mime_multipart_add(mixed, GMIME_OBJECT(text));
+		for (guint i = 0; i < a->files; i++) {
+			g_autofree char *marker = g_strdup_printf("confmail placeholder %u\n", i);
+			GMimePart *p = text_part("plain", marker);
+			g_mime_multipart_add(mixed, GMIME_OBJECT(p));
+			g_ptr_array_add(placeholders, p);
+			g_object_unref(p);
+		}
+		g_mime_message_set_mime_part(msg, GMIME_OBJECT(mixed));
+		g_object_unref(mixed);
+	}
+	g_object_unref(text);
 	*message_id = g_steal_pointer(&mid);
 	return msg;
 }

@@ -55,6 +55,11 @@ static const struct key_spec keys[] = {
 
 	{ "tickets", "remind_after", K_INT, F(remind_after), "48", false, "1:8760" },
 
+	{ "list", "subscribe_registered", K_ENUM, F(list_subscribe_registered), "true", false, "true|false" },
+	{ "list", "unsubscribe_url", K_STRING, F(list_unsubscribe_url), NULL, false, NULL },
+	{ "list", "rate", K_INT, F(list_rate), "0", false, "0:100000" },
+	{ "list", "request", K_ADDRESS, F(list_request_address), "announce-request@", false, NULL },
+
 	{ "store", "database", K_PATH, F(database), NULL, true, NULL },
 	{ "store", "secret_file", K_PATH, F(secret_file), NULL, false, NULL },
 	{ "store", "busy_timeout_ms", K_INT, F(busy_timeout_ms), "10000", false, "0:600000" },

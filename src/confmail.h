@@ -31,12 +31,15 @@ struct rules;
 struct bounce {
 	GPtrArray *recipients;	/* of char *, lower-cased, no duplicates; NULL when none */
 	bool permanent;		/* failed or 5.x.x (a server that gave up on 4.x.x too) */
+	bool delayed;		/* only a warning: the MTA is still trying */
 };
 
 /* GMime 3.2 does not declare these itself. */
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeStream, g_object_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeParser, g_object_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeMessage, g_object_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimePart, g_object_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeDataWrapper, g_object_unref)
 
 /* The error domain every module reports in; codes are sysexits values so a
  * command can hand them to the MTA unchanged. */
@@ -73,6 +76,12 @@ struct config {
 
 	/* [tickets] */
 	int remind_after;	/* hours a question may wait unanswered */
+
+	/* [list] */
+	char *list_subscribe_registered;	/* "true": registering subscribes */
+	char *list_unsubscribe_url;	/* https, for RFC 8058 one-click; or NULL */
+	int list_rate;			/* announcements per minute; 0: no limit */
+	char *list_request_address;	/* announce-request@: subscribe, leave */
 
 	/* [store] */
 	char *database;		/* absolute */
@@ -433,6 +442,8 @@ struct template_schema {
 };
 /* Parses PATH; a syntax error is EX_CONFIG with file:line. */
 struct template *template_load(const char *path, GError **error);
+/* The same from LEN bytes of DATA; PATH names it in messages. */
+struct template *template_parse(const char *path, const char *data, gsize len, GError **error);
 void template_free(struct template *t);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(template, template_free)
 bool template_has_html(const struct template *t);
@@ -509,6 +520,18 @@ struct answer_mail {
 };
 GMimeMessage *compose_answer(const struct config *cfg, const struct answer_mail *a,
 			     char **message_id);
+/* One recipient's copy of an announcement, with the list's headers. */
+struct announcement_mail {
+	const char *to_addr, *to_name, *subject, *text, *language;
+	const char *list_id;		/* "ICSSI22 announcements <announce.icssi.example>" */
+	const char *unsubscribe_mailto;	/* confirm+TOKEN@domain */
+	const char *unsubscribe_url;	/* [list] unsubscribe_url?token=..., or NULL */
+	guint files;			/* attachments: a placeholder part each */
+};
+/* The message; PLACEHOLDERS receives the placeholder parts, in order (the
+ * message holds them). */
+GMimeMessage *compose_announcement(const struct config *cfg, const struct announcement_mail *a,
+				   GPtrArray *placeholders, char **message_id);
 /* Whether ADDR is a plain addr-spec we may write to (no spaces, controls,
  * brackets or quotes; one @). */
 bool compose_address_ok(const char *addr);
@@ -546,7 +569,14 @@ struct outgoing {
 	gint64 source_message;		/* 0: none */
 	gint64 registration;		/* 0: none */
 	gint64 ticket;			/* 0: none */
+	gint64 announcement;		/* 0: none */
+	const char *verp_domain;	/* sender bounces+ID@ this domain, or NULL */
+	const char *not_before;		/* not sent before (a list's rate), or NULL */
+	GHashTable *parts;		/* placeholder GMimeObject -> gint64 * part id */
 };
+/* Stores LEN bytes of DATA (a serialised MIME part) once, by SHA-256;
+ * its outbox_parts id, or 0 and ERROR. */
+gint64 outbox_store_part(struct store *st, const guint8 *data, gsize len, GError **error);
 /* Queues MSG for O->recipient, inside the caller's transaction. */
 gboolean outbox_put(struct store *st, const struct outgoing *o, GMimeMessage *msg,
 		    const char *now, GError **error);
@@ -644,6 +674,67 @@ gboolean reply_act(const struct reply_context *c, const struct registry_result *
  * the pending change or cancellation it names, and queues the answer.
  * FALSE with no error: the message carries no token. */
 gboolean reply_confirm(const struct reply_context *c, bool *handled, GError **error);
+/* Template TMPL to the sender, in their language (withheld from machines
+ * and past the daily limit, as every reply). */
+gboolean reply_with(const struct reply_context *c, const char *tmpl, GError **error);
+/* A plain note from the conference to a member of staff. */
+gboolean reply_staff(const struct reply_context *c, const char *to, const char *subject,
+		     const char *text, GError **error);
+
+/* list.c: the announcement list ------------------------------------------- */
+
+struct member {
+	char *address, *name, *language;
+	gint64 registration;		/* 0: a subscriber only */
+};
+void member_clear(struct member *m);
+/* Subscribes ADDRESS (again: active, bounce score reset). */
+gboolean list_add(struct store *st, const char *address, const char *name, const char *language,
+		  const char *source, const char *now, GError **error);
+/* Unsubscribes ADDRESS; *REMOVED false if it was not on the list. */
+gboolean list_remove(struct store *st, const char *address, const char *now, bool *removed,
+		     GError **error);
+/* ADDRESS's status (active, unsubscribed, disabled) in BUF, or NULL. */
+const char *list_status(struct store *st, const char *address, char buf[16]);
+/* Who AUDIENCE (registered, list, all) is: members, each address once,
+ * never one unsubscribed or disabled. */
+GArray *list_audience(struct store *st, const char *audience);
+/* A bounce B of outbox row OUTBOX (from its VERP address): recorded and
+ * scored; *DISABLED when it took the member past the threshold. */
+gboolean list_bounce(struct store *st, gint64 outbox, gint64 message, const struct bounce *b,
+		     const char *now, bool *disabled, GError **error);
+
+/* announce.c: announcements ---------------------------------------------- */
+
+struct announcement_draft {
+	const char *subject;
+	const char *audience;		/* registered, list, all */
+	const char *document;		/* programme, guide, or NULL */
+	const char *author;
+	const char *bodies[3];		/* en, ar, ckb: template text, or NULL */
+	char **files;			/* paths, NULL-terminated, or NULL */
+	gint64 message;			/* the post, when it came by email */
+	GMimeMessage *post;		/* ... whose attachments go along */
+};
+/* Records DRAFT (held or ready to send); *ID its row.  A body that is
+ * not a valid template is EX_DATAERR with its line. */
+gboolean announce_create(struct store *st, const struct config *cfg,
+			 const struct announcement_draft *d, gint64 *id, GError **error);
+/* Queues announcement ID to its audience (or to ONLY, one address), each
+ * copy in the member's language, personalised, VERP, at [list] rate. */
+gboolean announce_send(struct store *st, const struct config *cfg, gint64 id, const char *only,
+		       const char *approved_by, const char *now, int *sent, GError **error);
+/* The latest announced programme and guide, to ADDRESS (a registrant). */
+gboolean announce_documents_to(struct store *st, const struct config *cfg, const char *address,
+			       const char *now, GError **error);
+/* A message to the announcement address: held as an announcement, each
+ * organiser asked to approve it with a token of their own; a sender who
+ * is not an organiser is told so. */
+gboolean announce_post(const struct reply_context *c, GError **error);
+/* "programme" or "guide" when M asks for that document, else NULL. */
+const char *announce_requested(const struct mail *m);
+/* The newest sent announcement of DOCUMENT, or 0. */
+gint64 announce_latest(struct store *st, const char *document);
 
 /* questions.c: the question desk ----------------------------------------- */
 
@@ -717,6 +808,8 @@ int cmd_parse(struct command_context *ctx, int argc, char **argv);
 int cmd_stats(struct command_context *ctx, int argc, char **argv);
 int cmd_queue(struct command_context *ctx, int argc, char **argv);
 int cmd_tickets(struct command_context *ctx, int argc, char **argv);
+int cmd_announce(struct command_context *ctx, int argc, char **argv);
+int cmd_list(struct command_context *ctx, int argc, char **argv);
 int cmd_preview(struct command_context *ctx, int argc, char **argv);
 int cmd_check(struct command_context *ctx, int argc, char **argv);
 int cmd_messages(struct command_context *ctx, int argc, char **argv);

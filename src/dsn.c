@@ -366,6 +366,8 @@ dsn_recipient_end(struct dsn_recipient *r, struct bounce *b, int *seen)
 			add_unique(b->recipients, g_strdup(addr));
 			if (action == ACTION_FAILED || r->status == '5')
 				b->permanent = true;
+			else
+				b->delayed = true;
 		}
 	}
 	g_free(r->final);
@@ -873,6 +875,7 @@ read_text_report(const struct mail *m, const struct parts *p, const char *text,
 			g_ptr_array_set_size(b->recipients, 0);
 	}
 	b->permanent = text_permanent(report, words);
+	b->delayed = !b->permanent && contains_any(words, retry_phrases, G_N_ELEMENTS(retry_phrases));
 
 	g_hash_table_unref(r.ours);
 	g_ptr_array_unref(r.named);
@@ -894,7 +897,7 @@ bool
 dsn_parse(const struct mail *m, struct bounce *b)
 {
 	b->recipients = g_ptr_array_new_with_free_func(g_free);
-	b->permanent = false;
+	b->permanent = b->delayed = false;
 	if (!m || !m->message)
 		return not_a_bounce(b);
 
@@ -925,6 +928,9 @@ dsn_parse(const struct mail *m, struct bounce *b)
 
 	g_ptr_array_unref(p.reports);
 	g_ptr_array_unref(p.returned);
+	/* one recipient failed for good: not a mere delay notice */
+	if (b->permanent)
+		b->delayed = false;
 	return found ? true : not_a_bounce(b);
 }
 
@@ -934,5 +940,5 @@ bounce_clear(struct bounce *b)
 	if (!b)
 		return;
 	g_clear_pointer(&b->recipients, g_ptr_array_unref);
-	b->permanent = false;
+	b->permanent = b->delayed = false;
 }

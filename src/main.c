@@ -22,6 +22,8 @@ static const struct {
 	{ "messages", cmd_messages, "list, show or recover stored messages" },
 	{ "queue", cmd_queue, "deliver the outbox (run --once), or list it" },
 	{ "tickets", cmd_tickets, "questions: list, show, assign, close, remind" },
+	{ "announce", cmd_announce, "send an announcement to the participants and the list" },
+	{ "list", cmd_list, "the announcement list: members, add, remove" },
 	{ "preview", cmd_preview, "show a reply template filled with a sample registration" },
 	{ "check", cmd_check, "validate the configuration" },
 };

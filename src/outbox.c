@@ -60,8 +60,8 @@ serialise(GMimeObject *object, GMimeFormatOptions *fo)
 }
 
 /* Stores DATA once (by its SHA-256) and returns its id, 0 on error. */
-static gint64
-store_part(struct store *st, const guint8 *data, gsize len, GError **error)
+gint64
+outbox_store_part(struct store *st, const guint8 *data, gsize len, GError **error)
 {
 	g_autofree char *sum = g_compute_checksum_for_data(G_CHECKSUM_SHA256, data, len);
 	sqlite3_stmt *stmt = NULL;
@@ -87,6 +87,7 @@ store_part(struct store *st, const guint8 *data, gsize len, GError **error)
 }
 
 struct cut_context {
+	GHashTable *known;	/* placeholder part -> outbox_parts id, or NULL */
 	struct store *st;
 	struct prepared *p;
 	GMimeFormatOptions *fo;
@@ -106,14 +107,15 @@ cut_part(GMimeObject *parent, GMimeObject *part, gpointer data)
 	(void)parent;
 	if (c->failed || GMIME_IS_MULTIPART(part))
 		return;
+	gpointer known = c->known ? g_hash_table_lookup(c->known, part) : NULL;
 	g_autoptr(GByteArray) alone = serialise(part, c->fo);
-	if (alone->len < SHARED_PART_MIN)
+	if (!known && alone->len < SHARED_PART_MIN)
 		return;
 	const guint8 *all = c->p->bytes->data;
 	const guint8 *at = memmem(all + c->from, c->p->bytes->len - c->from, alone->data, alone->len);
 	if (!at)
 		return;		/* not verbatim: it stays in the row */
-	gint64 id = store_part(c->st, alone->data, alone->len, c->error);
+	gint64 id = known ? *(gint64 *)known : outbox_store_part(c->st, alone->data, alone->len, c->error);
 	if (!id) {
 		c->failed = true;
 		return;
@@ -125,9 +127,11 @@ cut_part(GMimeObject *parent, GMimeObject *part, gpointer data)
 	c->from = offset + alone->len;
 }
 
-/* Serialises MSG and cuts its large parts out into outbox_parts. */
+/* Serialises MSG and cuts its large parts out into outbox_parts; a part
+ * in KNOWN (a placeholder) is cut out for the stored part it names. */
 static gboolean
-prepare(struct store *st, GMimeMessage *msg, struct prepared *p, GError **error)
+prepare(struct store *st, GMimeMessage *msg, GHashTable *known, struct prepared *p,
+	GError **error)
 {
 	GMimeFormatOptions *fo = unix_format();
 	memset(p, 0, sizeof *p);
@@ -138,8 +142,8 @@ prepare(struct store *st, GMimeMessage *msg, struct prepared *p, GError **error)
 	if (p->bytes->len > hl && memcmp(p->bytes->data, head, hl) == 0 && p->bytes->data[hl] == '\n')
 		p->head_len = hl + 1;
 
-	struct cut_context c = { st, p, fo, g_byte_array_new(), 0, error, false };
-	if (p->bytes->len >= SHARED_PART_MIN)
+	struct cut_context c = { known, st, p, fo, g_byte_array_new(), 0, error, false };
+	if (known || p->bytes->len >= SHARED_PART_MIN)
 		g_mime_message_foreach(msg, cut_part, &c);
 	g_mime_format_options_free(fo);
 	if (c.failed) {
@@ -182,9 +186,10 @@ insert_row(struct store *st, const struct outgoing *o, const char *recipient, co
 	int rc = sqlite3_prepare_v2(store_db(st),
 				    "INSERT INTO outbox (created_at, kind, template, envelope_from,"
 				    " recipient, message_id, source_message, registration, content,"
-				    " next_attempt_at, splices, ticket) VALUES (?1, ?2, ?3,"
+				    " next_attempt_at, splices, ticket, announcement) VALUES (?1, ?2, ?3,"
 				    " CASE WHEN ?11 IS NULL THEN ?4 ELSE '' END,"
-				    " ?5, ?6, ?7, ?8, ?9, ?1, ?10, ?12) RETURNING id", -1, &stmt, NULL);
+				    " ?5, ?6, ?7, ?8, ?9, coalesce(?14, ?1), ?10, ?12, ?13) RETURNING id",
+				    -1, &stmt, NULL);
 	gint64 id = 0;
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(stmt, 1, now, -1, SQLITE_STATIC);
@@ -202,6 +207,9 @@ insert_row(struct store *st, const struct outgoing *o, const char *recipient, co
 		sqlite3_bind_text(stmt, 11, verp_domain, -1, SQLITE_STATIC);
 		if (o->ticket)
 			sqlite3_bind_int64(stmt, 12, o->ticket);
+		if (o->announcement)
+			sqlite3_bind_int64(stmt, 13, o->announcement);
+		sqlite3_bind_text(stmt, 14, o->not_before, -1, SQLITE_STATIC);
 		if ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 			id = sqlite3_column_int64(stmt, 0);
 			rc = sqlite3_step(stmt);
@@ -230,11 +238,11 @@ outbox_put(struct store *st, const struct outgoing *o, GMimeMessage *msg, const 
 	   GError **error)
 {
 	struct prepared p;
-	if (!prepare(st, msg, &p, error))
+	if (!prepare(st, msg, o->parts, &p, error))
 		return FALSE;
 	g_autofree char *splices = splices_text(p.splices, 0);
-	gboolean ok = insert_row(st, o, o->recipient, p.bytes->data, p.bytes->len, splices, NULL, now,
-				 error);
+	gboolean ok = insert_row(st, o, o->recipient, p.bytes->data, p.bytes->len, splices,
+				 o->verp_domain, now, error);
 	prepared_clear(&p);
 	return ok;
 }
@@ -245,7 +253,7 @@ outbox_put_each(struct store *st, const struct outgoing *o, GMimeMessage *msg,
 		const char *now, GError **error)
 {
 	struct prepared p;
-	if (!prepare(st, msg, &p, error))
+	if (!prepare(st, msg, o->parts, &p, error))
 		return FALSE;
 	GMimeFormatOptions *fo = unix_format();
 	GMimeObject *top = GMIME_OBJECT(msg);
@@ -260,7 +268,7 @@ outbox_put_each(struct store *st, const struct outgoing *o, GMimeMessage *msg,
 			/* the header block could not be told apart: the whole
 			 * message again, which is slower but the same */
 			struct prepared one;
-			if (!(ok = prepare(st, msg, &one, error)))
+			if (!(ok = prepare(st, msg, o->parts, &one, error)))
 				break;
 			g_autofree char *sp = splices_text(one.splices, 0);
 			ok = insert_row(st, o, recipients[i], one.bytes->data, one.bytes->len, sp,

@@ -224,6 +224,38 @@ asks_for_help(const struct reply_context *c)
 }
 
 gboolean
+reply_staff(const struct reply_context *c, const char *to, const char *subject, const char *text,
+	    GError **error)
+{
+	char *list[] = { (char *)to, NULL };
+	struct staff_mail sm = { .subject = subject, .text = text, .to = list };
+	g_autofree char *mid = NULL;
+	g_autoptr(GMimeMessage) msg = compose_forward(c->cfg, NULL, &sm, &mid);
+	struct outgoing o = {
+		.kind = "forward", .recipient = to, .envelope_from = c->cfg->from_address,
+		.message_id = mid, .template = "staff", .source_message = c->message,
+	};
+	return outbox_put(c->st, &o, msg, c->now, error);
+}
+
+gboolean
+reply_with(const struct reply_context *c, const char *tmpl, GError **error)
+{
+	const char *lang = compose_language(c->verdict->language);
+	g_autofree char *sender = sender_of(c);
+	struct answer a = { .language = lang, .to = sender, .to_name = c->mail->from_name,
+			    .template = tmpl };
+	const char *what = NULL;
+	a.vars = compose_vars(c->cfg, c->ts, lang);
+	set_str(a.vars, "subject", c->mail->subject);
+	set_str(a.vars, "email", sender);
+	set_str(a.vars, "name", c->mail->from_name);
+	gboolean ok = send(c, &a, 0, &what, error);
+	answer_clear(&a);
+	return ok;
+}
+
+gboolean
 reply_act(const struct reply_context *c, const struct registry_result *res, const char **what,
 	  GError **error)
 {
@@ -304,6 +336,12 @@ reply_act(const struct reply_context *c, const struct registry_result *res, cons
 		set_str(a.vars, "topic_text", topic ? topic : c->verdict->topic);
 		a.template = "question";
 		a.reference = ticket;
+	} else if ((strcmp(cls, "subscribe") == 0 || strcmp(cls, "unsubscribe") == 0) && sender) {
+		/* double opt-in both ways: only the address itself can say
+		 * yes, by answering the confirmation sent to it */
+		bool joining = strcmp(cls, "subscribe") == 0;
+		a.template = joining ? "subscribe-confirm" : "unsubscribe-confirm";
+		ok = add_token(c, &a, joining ? "subscribe" : "unsubscribe", "list", error);
 	} else if (strcmp(cls, "other") == 0 && asks_for_help(c)) {
 		a.template = "help";
 	}
@@ -347,7 +385,38 @@ reply_confirm(const struct reply_context *c, bool *handled, GError **error)
 	set_str(a.vars, "subject", c->mail->subject);
 	set_str(a.vars, "email", sender);
 	gint64 reg = record ? g_ascii_strtoll(record, NULL, 10) : 0;
-	if (ts == TOKEN_OK && (strcmp(action, "cancel") == 0 || strcmp(action, "update") == 0) &&
+	if (ts == TOKEN_OK && record && strcmp(record, "list") == 0 &&
+	    (strcmp(action, "subscribe") == 0 || strcmp(action, "unsubscribe") == 0)) {
+		/* joining or leaving the list, confirmed by the address itself
+		 * (a List-Unsubscribe token is one of these) */
+		bool removed = true;
+		ok = strcmp(action, "subscribe") == 0
+		    ? list_add(c->st, sender, c->mail->from_name, lang, "email", c->now, error)
+		    : list_remove(c->st, sender, c->now, &removed, error);
+		a.template = strcmp(action, "subscribe") == 0 ? "subscribed" : "unsubscribed";
+		applied = true;
+	} else if (ts == TOKEN_OK && strcmp(action, "approve") == 0 && reg > 0) {
+		/* an organiser approves a held post, from the address the
+		 * request was sent to: a forged From cannot */
+		int sent = 0;
+		g_autoptr(GError) why = NULL;
+		if (announce_send(c->st, c->cfg, reg, NULL, sender, c->now, &sent, &why)) {
+			g_autofree char *text = g_strdup_printf(
+				"Announcement %" G_GINT64_FORMAT " was approved by %s and is queued for"
+				" %d recipients.\n", reg, sender, sent);
+			ok = reply_staff(c, sender, "Approved: the announcement is being sent", text, error);
+		} else if (why->domain == CONFMAIL_ERROR && why->code == EX_TEMPFAIL) {
+			g_propagate_error(error, g_steal_pointer(&why));
+			ok = FALSE;
+		} else {
+			g_autofree char *text = g_strdup_printf("Announcement %" G_GINT64_FORMAT
+								" was not sent: %s\n", reg, why->message);
+			ok = reply_staff(c, sender, "Not sent: the announcement", text, error);
+		}
+		*handled = true;
+		answer_clear(&a);
+		return ok;
+	} else if (ts == TOKEN_OK && (strcmp(action, "cancel") == 0 || strcmp(action, "update") == 0) &&
 	    reg > 0 && registry_find(c->st, reg, &r)) {
 		if (strcmp(action, "cancel") == 0) {
 			ok = registry_confirm_cancel(c->st, reg, c->message, c->now, &applied, error);

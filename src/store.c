@@ -189,6 +189,57 @@ static const char *migrations[] = {
 	"  note TEXT"
 	");"
 	"CREATE INDEX ticket_events_by_ticket ON ticket_events(ticket);",
+
+	/* 7: the announcement list: subscribers (with their bounce score),
+	 * announcements with a body per language and files stored once
+	 * (outbox_parts), and the bounces that came back to bounces+ID@ */
+	"CREATE TABLE subscribers ("
+	"  id INTEGER PRIMARY KEY,"
+	"  address TEXT NOT NULL UNIQUE,"	/* lower-cased */
+	"  name TEXT,"
+	"  language TEXT,"
+	"  status TEXT NOT NULL CHECK (status IN ('active', 'unsubscribed', 'disabled')),"
+	"  source TEXT NOT NULL,"		/* registration, email, organiser */
+	"  bounce_score REAL NOT NULL DEFAULT 0,"
+	"  last_bounce_at TEXT,"
+	"  created_at TEXT NOT NULL,"
+	"  updated_at TEXT NOT NULL"
+	");"
+	"CREATE TABLE announcements ("
+	"  id INTEGER PRIMARY KEY,"
+	"  created_at TEXT NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  audience TEXT NOT NULL CHECK (audience IN ('registered', 'list', 'all')),"
+	"  document TEXT CHECK (document IN ('programme', 'guide')),"
+	"  status TEXT NOT NULL CHECK (status IN ('held', 'sent', 'rejected')),"
+	"  message INTEGER REFERENCES messages(id),"	/* the post, by email */
+	"  author TEXT,"
+	"  approved_by TEXT,"
+	"  sent_at TEXT,"
+	"  recipients INTEGER"
+	");"
+	"CREATE TABLE announcement_bodies ("
+	"  announcement INTEGER NOT NULL REFERENCES announcements(id),"
+	"  language TEXT NOT NULL,"
+	"  body TEXT NOT NULL,"			/* a template: {{name}}, {{reference}} */
+	"  PRIMARY KEY (announcement, language)"
+	");"
+	"CREATE TABLE announcement_files ("
+	"  id INTEGER PRIMARY KEY,"
+	"  announcement INTEGER NOT NULL REFERENCES announcements(id),"
+	"  filename TEXT NOT NULL,"
+	"  content_type TEXT NOT NULL,"
+	"  part INTEGER NOT NULL REFERENCES outbox_parts(id)"	/* the MIME part, encoded */
+	");"
+	"CREATE TABLE bounces ("
+	"  id INTEGER PRIMARY KEY,"
+	"  address TEXT NOT NULL,"
+	"  at TEXT NOT NULL,"
+	"  permanent INTEGER NOT NULL,"
+	"  outbox INTEGER REFERENCES outbox(id),"
+	"  message INTEGER REFERENCES messages(id)"
+	");"
+	"ALTER TABLE outbox ADD COLUMN announcement INTEGER REFERENCES announcements(id);",
 };
 
 int

@@ -265,6 +265,12 @@ template_load(const char *path, GError **error)
 		g_set_error(error, CONFMAIL_ERROR, EX_CONFIG, "%s", local->message);
 		return NULL;
 	}
+	return template_parse(path, data, len, error);
+}
+
+struct template *
+template_parse(const char *path, const char *data, gsize len, GError **error)
+{
 	if (!g_utf8_validate(data, (gssize)len, NULL) || strlen(data) != len) {
 		g_set_error(error, CONFMAIL_ERROR, EX_CONFIG, "%s: not UTF-8 text", path);
 		return NULL;

@@ -47,7 +47,7 @@ if [ -d "$CORPUS" ]; then
 		# coordinators (tickets.sh), which is not a reply
 		got=$(sql "SELECT count(*) FROM outbox WHERE kind = 'reply'")
 		case $kind in
-		reg|upd|cancel|q) want=1 ;;
+		reg|upd|cancel|q|sub|unsub) want=1 ;;
 		*) want=0 ;;
 		esac
 		n=$((n + 1))
@@ -75,7 +75,7 @@ problems = []
 # reference (a cancellation from an unknown address has none to cite)
 if gm["from"] != "register@icssi.example" or gm["noreply"] != "Auto-Submitted":
     problems.append(f"GMime sees from={gm['from']} noreply={gm['noreply']}")
-if "[ICSSI22-" not in gm["subject"] and kind != "cancel":
+if "[ICSSI22-" not in gm["subject"] and kind not in ("cancel", "sub", "unsub"):
     problems.append(f"no reference in '{gm['subject']}'")
 first = out.get_payload(0) if out.is_multipart() else out
 if str(first.get("Content-Language", out.get("Content-Language"))) != lang:
@@ -91,7 +91,7 @@ PY
 )
 		if [ -n "$problems" ]; then notok "$case: $problems"; bad=$((bad + 1)); fi
 	done
-	equal "corpus: exactly one reply to each person's registration, update, cancellation and question, none to machines or to a second copy ($n cases)" "$bad" 0
+	equal "corpus: exactly one reply to each person's registration, update, cancellation, question and (un)subscription, none to machines or to a second copy ($n cases)" "$bad" 0
 else
 	skip "no $CORPUS beside the checkout"
 fi

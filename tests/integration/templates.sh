@@ -15,7 +15,7 @@ for f in "$ROOT"/tests/golden/*/*.txt; do
 	fi
 done
 n=$(ls "$ROOT"/tests/golden/*/*.txt | wc -l)
-check "golden: $n renderings (14 templates x en, ar, ckb) match tests/golden" test "$bad" = 0 -a "$n" = 42
+check "golden: $n renderings (17 templates x en, ar, ckb) match tests/golden" test "$bad" = 0 -a "$n" = 51
 
 # The HTML part of each whole message: well-formed, with lang and dir.
 bad=0 html=0

@@ -56,6 +56,13 @@ if [ -n "$ref" ]; then
 else
 	notok "the samples opened no ticket"
 fi
+# an announcement with a file, and its delivery
+printf 'Dear {{name}},\nThe programme.\n' >"$TMP/body.txt"
+head -c 40000 /dev/urandom >"$TMP/programme.pdf"
+"$CONFMAIL" list add vg@example.org -l ar >/dev/null
+expect_rc 0 "announce with a file: no valgrind error" "${VG[@]}" "$CONFMAIL" announce --subject P --body "$TMP/body.txt" --body-ar "$TMP/body.txt" --attach "$TMP/programme.pdf" --document programme
+expect_rc 0 "queue run of the announcement: no valgrind error" "${VG[@]}" "$CONFMAIL" -c "$box" queue run --once
+expect_rc 0 "list members: no valgrind error" "${VG[@]}" "$CONFMAIL" list members
 expect_rc 0 "preview (Arabic, HTML): no valgrind error" "${VG[@]}" "$CONFMAIL" preview received -l ar
 expect_rc 0 "check (configuration, rules, templates): no valgrind error" "${VG[@]}" "$CONFMAIL" check
 conf=$(conf_with transport kind telegraph)
