@@ -6,7 +6,7 @@ BUILD ?= build
 PKG_CONFIG ?= pkg-config
 comma := ,
 
-PKGS = gmime-3.0 sqlite3 libpcre2-8 json-glib-1.0 gmodule-2.0 gnutls
+PKGS = gmime-3.0 sqlite3 libpcre2-8 json-glib-1.0 gmodule-2.0 gnutls xlsxwriter
 # libxml2 is opened at run time by its soname (src/text.c), not linked.
 XML_CFLAGS := $(shell $(PKG_CONFIG) --cflags libxml-2.0)
 # libetpan ships a pkg-config file on Debian; older builds only libetpan-config.
@@ -101,7 +101,8 @@ install: $(BIN)
 	install -m 644 contrib/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 contrib/man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 contrib/icssi-2022.conf contrib/procmailrc contrib/postfix-master.cf \
-		contrib/aliases contrib/exim.conf $(DESTDIR)$(PREFIX)/share/doc/confmail/examples/
+		contrib/aliases contrib/exim.conf contrib/crontab contrib/systemd/*.service \
+		contrib/systemd/*.timer $(DESTDIR)$(PREFIX)/share/doc/confmail/examples/
 
 deps:
 	contrib/install-deps

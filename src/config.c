@@ -55,6 +55,9 @@ static const struct key_spec keys[] = {
 
 	{ "tickets", "remind_after", K_INT, F(remind_after), "48", false, "1:8760" },
 
+	{ "digest", "language", K_ENUM, F(digest_language), "en", false, "en|ar|ckb" },
+	{ "digest", "remind_incomplete_days", K_INT, F(remind_incomplete_days), "5", false, "0:365" },
+
 	{ "list", "subscribe_registered", K_ENUM, F(list_subscribe_registered), "true", false, "true|false" },
 	{ "list", "unsubscribe_url", K_STRING, F(list_unsubscribe_url), NULL, false, NULL },
 	{ "list", "rate", K_INT, F(list_rate), "0", false, "0:100000" },

@@ -77,6 +77,10 @@ struct config {
 	/* [tickets] */
 	int remind_after;	/* hours a question may wait unanswered */
 
+	/* [digest] */
+	char *digest_language;		/* the organisers' */
+	int remind_incomplete_days;	/* before the deadline; 0: never */
+
 	/* [list] */
 	char *list_subscribe_registered;	/* "true": registering subscribes */
 	char *list_unsubscribe_url;	/* https, for RFC 8058 one-click; or NULL */
@@ -677,6 +681,9 @@ gboolean reply_confirm(const struct reply_context *c, bool *handled, GError **er
 /* Template TMPL to the sender, in their language (withheld from machines
  * and past the daily limit, as every reply). */
 gboolean reply_with(const struct reply_context *c, const char *tmpl, GError **error);
+/* Reminds registration REG, in its language, of what it still lacks
+ * (the "incomplete" template). */
+gboolean reply_remind_incomplete(const struct reply_context *c, gint64 reg, GError **error);
 /* A plain note from the conference to a member of staff. */
 gboolean reply_staff(const struct reply_context *c, const char *to, const char *subject,
 		     const char *text, GError **error);
@@ -735,6 +742,59 @@ gboolean announce_post(const struct reply_context *c, GError **error);
 const char *announce_requested(const struct mail *m);
 /* The newest sent announcement of DOCUMENT, or 0. */
 gint64 announce_latest(struct store *st, const char *document);
+
+/* figures.c: the conference in numbers ----------------------------------- */
+
+/* Every figure the digest, the report and the spreadsheet show, at NOW:
+ * {"generated_at", "conference", "capacity", "deadline", "days_left",
+ *  "registrations": {"total", "by_status": {registered, incomplete, late,
+ *  waitlisted, cancelled}}, "by_country", "by_org_type", "by_gender",
+ *  "by_language", "interpretation", "arrivals", "departures",
+ *  "hotel_nights" (each [{"key", "count"}], not counting cancellations),
+ *  "funding": {self, needs_sponsorship, sponsor_other}, "visa_letters",
+ *  "list": {active, disabled, unsubscribed, bounces},
+ *  "queue": {queued, deferred, sent, failed}, "tickets": {open, overdue}}. */
+JsonObject *figures_collect(struct store *st, const struct config *cfg, const char *now);
+/* One object per registration (with STATUS, or all when NULL), in the
+ * order registered, with the members registration_columns() names (null
+ * when unknown). */
+JsonArray *registrations_rows(struct store *st, const char *status);
+const char *const *registration_columns(void);
+
+/* digest.c: the organisers' daily email ----------------------------------- */
+
+/* The digest since SINCE (NULL: since the last one) at NOW, to the
+ * organisers; *SINCE_OUT is what it covers from. */
+GMimeMessage *digest_build(struct store *st, const struct config *cfg, const char *since,
+			   const char *now, char **since_out, char **message_id);
+/* Queues it and remembers that it covered up to NOW. */
+gboolean digest_queue(struct store *st, const struct config *cfg, GMimeMessage *msg,
+		      const char *message_id, const char *since, const char *now, GError **error);
+/* ROWS as CSV: UTF-8 with a BOM, RFC 4180 quoting; *LEN its length. */
+char *digest_csv(JsonArray *rows, gsize *len);
+
+/* privacy.c: a person's data, on request --------------------------------- */
+
+/* Erases everything about the person of registration REFERENCE (their
+ * registrations, messages, tickets, list membership, the mail sent to or
+ * about them) and records that it was done, by BY; *MESSAGES counts the
+ * messages removed. */
+gboolean privacy_forget(struct store *st, const char *reference, const char *by, const char *now,
+			int *messages, GError **error);
+/* Everything held about ADDRESS, as JSON. */
+JsonObject *privacy_export(struct store *st, const char *address);
+
+/* report.c: the organisers' one-page HTML report ------------------------- */
+
+/* A self-contained page (no network): FIGURES as SVG charts and ROWS as a
+ * sortable table, names in any script shown in their own direction. */
+char *report_html(const struct config *cfg, JsonObject *figures, JsonArray *rows);
+
+/* xlsx.c: the spreadsheet (libxlsxwriter) -------------------------------- */
+
+/* PATH: a sheet of ROWS (registration_columns()), then a sheet per
+ * statistic of FIGURES. */
+gboolean xlsx_write(const char *path, JsonArray *rows, JsonObject *figures, GError **error);
 
 /* questions.c: the question desk ----------------------------------------- */
 
@@ -810,6 +870,8 @@ int cmd_queue(struct command_context *ctx, int argc, char **argv);
 int cmd_tickets(struct command_context *ctx, int argc, char **argv);
 int cmd_announce(struct command_context *ctx, int argc, char **argv);
 int cmd_list(struct command_context *ctx, int argc, char **argv);
+int cmd_report(struct command_context *ctx, int argc, char **argv);
+int cmd_digest(struct command_context *ctx, int argc, char **argv);
 int cmd_preview(struct command_context *ctx, int argc, char **argv);
 int cmd_check(struct command_context *ctx, int argc, char **argv);
 int cmd_messages(struct command_context *ctx, int argc, char **argv);

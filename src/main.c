@@ -24,6 +24,8 @@ static const struct {
 	{ "tickets", cmd_tickets, "questions: list, show, assign, close, remind" },
 	{ "announce", cmd_announce, "send an announcement to the participants and the list" },
 	{ "list", cmd_list, "the announcement list: members, add, remove" },
+	{ "report", cmd_report, "one-page HTML report for the organisers" },
+	{ "digest", cmd_digest, "the organisers' daily digest (and coordinators', reminders)" },
 	{ "preview", cmd_preview, "show a reply template filled with a sample registration" },
 	{ "check", cmd_check, "validate the configuration" },
 };

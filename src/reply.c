@@ -239,6 +239,24 @@ reply_staff(const struct reply_context *c, const char *to, const char *subject, 
 }
 
 gboolean
+reply_remind_incomplete(const struct reply_context *c, gint64 reg, GError **error)
+{
+	struct registration r = { 0 };
+	if (!registry_find(c->st, reg, &r))
+		return TRUE;
+	const char *lang = compose_language(r.language);
+	struct answer a = { .language = lang, .to = r.email, .to_name = r.name,
+			    .template = "incomplete", .reference = r.reference };
+	const char *what = NULL;
+	a.vars = compose_vars(c->cfg, c->ts, lang);
+	registration_vars(c, a.vars, lang, &r);
+	gboolean ok = send(c, &a, r.id, &what, error);
+	answer_clear(&a);
+	registration_clear(&r);
+	return ok;
+}
+
+gboolean
 reply_with(const struct reply_context *c, const char *tmpl, GError **error)
 {
 	const char *lang = compose_language(c->verdict->language);

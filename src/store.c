@@ -240,6 +240,24 @@ static const char *migrations[] = {
 	"  message INTEGER REFERENCES messages(id)"
 	");"
 	"ALTER TABLE outbox ADD COLUMN announcement INTEGER REFERENCES announcements(id);",
+
+	/* 8: what each digest covered, the incomplete registrations already
+	 * reminded, and the record of each person's data erased */
+	"CREATE TABLE digests ("
+	"  id INTEGER PRIMARY KEY,"
+	"  at TEXT NOT NULL,"
+	"  since TEXT NOT NULL,"
+	"  until TEXT NOT NULL,"
+	"  kind TEXT NOT NULL"
+	");"
+	"ALTER TABLE registrations ADD COLUMN reminded_incomplete_at TEXT;"
+	"CREATE TABLE erasures ("
+	"  id INTEGER PRIMARY KEY,"
+	"  at TEXT NOT NULL,"
+	"  reference TEXT NOT NULL,"
+	"  by TEXT,"
+	"  messages INTEGER NOT NULL"		/* how many were removed with it */
+	");",
 };
 
 int

@@ -509,4 +509,24 @@ if [ -f "$MAN5" ]; then
 	done <"$TMP/keys"
 fi
 
+# The systemd units (digest and reminder timers, the queue daemon):
+# systemd-analyze verify, with ExecStart pointed at the binary under test.
+if command -v systemd-analyze >/dev/null; then
+	mkdir -p "$TMP/units"
+	for u in "$C"/systemd/*.service "$C"/systemd/*.timer; do
+		sed "s#/usr/local/bin/confmail#$CONFMAIL#" "$u" >"$TMP/units/$(basename "$u")"
+	done
+	check "systemd-analyze verify: the units and timers" sh -c "systemd-analyze verify --man=no '$TMP'/units/* >'$TMP/sd.out' 2>&1 && ! grep -qi 'error\|warning\|unknown' '$TMP/sd.out'"
+	check "the timers name their services" sh -c "test -f '$C/systemd/confmail-digest.service' && test -f '$C/systemd/confmail-remind.service'"
+else
+	skip "systemd-analyze not installed: the units are not checked"
+fi
+# man -l renders each page without a warning (groff -wall, preconv for
+# the Arabic and Kurdish examples).
+if command -v groff >/dev/null; then
+	for m in "$C"/man/*.[15]; do
+		check "groff -wall: $(basename "$m") renders without warnings" \
+			sh -c "groff -wall -k -mandoc -Tutf8 '$m' 2>&1 >/dev/null | grep -q . && exit 1 || exit 0"
+	done
+fi
 finish

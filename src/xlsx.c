@@ -1,0 +1,207 @@
+/*
+ * xlsx.c - the organisers' spreadsheet: the registrations as one table
+ * (bold frozen header, autofilter), then a two-column sheet per statistic
+ * of figures_collect(), written with libxlsxwriter.  Text goes in as UTF-8,
+ * so names in Arabic or Kurdish arrive as typed; booleans are spreadsheet
+ * booleans (TRUE/FALSE), so they sort and filter as such.
+ */
+#include "confmail.h"
+
+#include <errno.h>
+#include <string.h>
+#include <xlsxwriter.h>
+
+/* Excel's limit for one cell, in characters (libxlsxwriter refuses more). */
+#define CELL_MAX 32767
+/* Column widths, in characters. */
+#define WIDTH_MIN 8
+#define WIDTH_MAX 50
+
+/* Writes S; returns its width in characters. */
+static glong
+write_text(lxw_worksheet *ws, lxw_row_t row, lxw_col_t col, const char *s, lxw_format *format)
+{
+	glong len = g_utf8_strlen(s, -1);
+	if (len <= CELL_MAX) {
+		worksheet_write_string(ws, row, col, s, format);
+		return len;
+	}
+	/* a pasted essay is cut rather than losing the whole export */
+	g_autofree char *cut = g_utf8_substring(s, 0, CELL_MAX);
+	worksheet_write_string(ws, row, col, cut, format);
+	return CELL_MAX;
+}
+
+/* Writes NODE as the cell's own type; returns its width in characters. */
+static glong
+write_value(lxw_worksheet *ws, lxw_row_t row, lxw_col_t col, JsonNode *node)
+{
+	if (!node || JSON_NODE_HOLDS_NULL(node))
+		return 0;
+	if (JSON_NODE_HOLDS_ARRAY(node)) {
+		/* the languages: "ar, en" reads and filters better than JSON */
+		JsonArray *a = json_node_get_array(node);
+		g_autoptr(GString) joined = g_string_new(NULL);
+		for (guint i = 0; i < json_array_get_length(a); i++) {
+			JsonNode *e = json_array_get_element(a, i);
+			g_autofree char *json = NULL;
+			if (i > 0)
+				g_string_append(joined, ", ");
+			if (JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING)
+				g_string_append(joined, json_node_get_string(e));
+			else
+				g_string_append(joined, json = json_to_string(e, FALSE));
+		}
+		return write_text(ws, row, col, joined->str, NULL);
+	}
+	if (!JSON_NODE_HOLDS_VALUE(node)) {
+		g_autofree char *json = json_to_string(node, FALSE);
+		return write_text(ws, row, col, json, NULL);
+	}
+	GType type = json_node_get_value_type(node);
+	if (type == G_TYPE_BOOLEAN) {
+		worksheet_write_boolean(ws, row, col, json_node_get_boolean(node), NULL);
+		return 5;
+	}
+	if (type == G_TYPE_INT64 || type == G_TYPE_DOUBLE) {
+		char buf[G_ASCII_DTOSTR_BUF_SIZE];
+		double v = json_node_get_double(node);	/* converts integers too */
+		worksheet_write_number(ws, row, col, v, NULL);
+		return (glong)strlen(g_ascii_dtostr(buf, sizeof buf, v));
+	}
+	return write_text(ws, row, col, json_node_get_string(node), NULL);
+}
+
+static void
+set_width(lxw_worksheet *ws, lxw_col_t col, glong chars)
+{
+	worksheet_set_column(ws, col, col, CLAMP(chars + 2, WIDTH_MIN, WIDTH_MAX), NULL);
+}
+
+static void
+write_registrations(lxw_worksheet *ws, JsonArray *rows, lxw_format *bold)
+{
+	const char *const *columns = registration_columns();
+	guint ncols = g_strv_length((char **)columns);
+	guint nrows = rows ? json_array_get_length(rows) : 0;
+	g_autofree glong *widths = g_new0(glong, ncols);
+
+	for (guint c = 0; c < ncols; c++)
+		widths[c] = write_text(ws, 0, c, columns[c], bold);
+	for (guint r = 0; r < nrows; r++) {
+		JsonObject *o = json_array_get_object_element(rows, r);
+		for (guint c = 0; o && c < ncols; c++) {
+			glong w = write_value(ws, r + 1, c, json_object_get_member(o, columns[c]));
+			widths[c] = MAX(widths[c], w);
+		}
+	}
+	for (guint c = 0; c < ncols; c++)
+		set_width(ws, c, widths[c]);
+	worksheet_freeze_panes(ws, 1, 0);
+	worksheet_autofilter(ws, 0, 0, nrows, ncols - 1);
+}
+
+/* Two columns, KEY and count, from [{"key", "count"}] or {key: count}. */
+static void
+write_counts(lxw_worksheet *ws, JsonNode *node, const char *key, lxw_format *bold)
+{
+	glong width = write_text(ws, 0, 0, key, bold);
+	write_text(ws, 0, 1, "count", bold);
+	lxw_row_t row = 1;
+	if (node && JSON_NODE_HOLDS_ARRAY(node)) {
+		JsonArray *a = json_node_get_array(node);
+		for (guint i = 0; i < json_array_get_length(a); i++, row++) {
+			JsonObject *p = json_array_get_object_element(a, i);
+			if (!p)
+				continue;
+			width = MAX(width, write_value(ws, row, 0, json_object_get_member(p, "key")));
+			write_value(ws, row, 1, json_object_get_member(p, "count"));
+		}
+	} else if (node && JSON_NODE_HOLDS_OBJECT(node)) {
+		/* in the order figures.c set them (json_object_iter's is undefined) */
+		JsonObject *o = json_node_get_object(node);
+		g_autoptr(GList) names = json_object_get_members(o);
+		for (GList *l = names; l; l = l->next, row++) {
+			width = MAX(width, write_text(ws, row, 0, l->data, NULL));
+			write_value(ws, row, 1, json_object_get_member(o, l->data));
+		}
+	}
+	set_width(ws, 0, width);
+	set_width(ws, 1, 5);
+	worksheet_freeze_panes(ws, 1, 0);
+}
+
+/* The sheets after the registrations: name (at most 31 characters, none of
+ * []:*?/\), where the figure sits in FIGURES, and its key column's header. */
+static const struct {
+	const char *sheet, *parent, *member, *key;
+} statistics[] = {
+	{ "Status", "registrations", "by_status", "status" },
+	{ "Countries", NULL, "by_country", "country" },
+	{ "Organisation types", NULL, "by_org_type", "organisation type" },
+	{ "Gender", NULL, "by_gender", "gender" },
+	{ "Languages", NULL, "by_language", "language" },
+	{ "Interpretation", NULL, "interpretation", "interpretation" },
+	{ "Funding", NULL, "funding", "funding" },
+	{ "Arrivals", NULL, "arrivals", "arrival" },
+	{ "Departures", NULL, "departures", "departure" },
+	{ "Hotel nights", NULL, "hotel_nights", "night" },
+	{ "List", NULL, "list", "list" },
+	{ "Queue", NULL, "queue", "state" },
+	{ "Tickets", NULL, "tickets", "tickets" },
+};
+
+static JsonNode *
+statistic(JsonObject *figures, const char *parent, const char *member)
+{
+	JsonNode *node = figures && parent ? json_object_get_member(figures, parent) : NULL;
+	if (parent)
+		figures = node && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
+	return figures ? json_object_get_member(figures, member) : NULL;
+}
+
+gboolean
+xlsx_write(const char *path, JsonArray *rows, JsonObject *figures, GError **error)
+{
+	lxw_workbook *wb = workbook_new(path);
+	if (!wb) {
+		g_set_error(error, CONFMAIL_ERROR, EX_CANTCREAT, "%s: %s", path,
+			    lxw_strerror(LXW_ERROR_MEMORY_MALLOC_FAILED));
+		return FALSE;
+	}
+	lxw_format *bold = workbook_add_format(wb);
+	format_set_bold(bold);
+
+	lxw_worksheet *ws = workbook_add_worksheet(wb, "Registrations");
+	if (!ws)
+		goto oom;
+	write_registrations(ws, rows, bold);
+	for (size_t i = 0; i < G_N_ELEMENTS(statistics); i++) {
+		if (!(ws = workbook_add_worksheet(wb, statistics[i].sheet)))
+			goto oom;
+		write_counts(ws, statistic(figures, statistics[i].parent, statistics[i].member),
+			     statistics[i].key, bold);
+	}
+
+	/* the file is only created here, so this is where a bad PATH shows */
+	errno = 0;
+	lxw_error err = workbook_close(wb);
+	int saved = errno;
+	if (err != LXW_NO_ERROR) {
+		/* for these its text only guesses ("usually a permissions error") */
+		bool sys = saved && (err == LXW_ERROR_CREATING_XLSX_FILE ||
+				     err == LXW_ERROR_CREATING_TMPFILE ||
+				     err == LXW_ERROR_ZIP_FILE_OPERATION);
+		g_set_error(error, CONFMAIL_ERROR,
+			    err == LXW_ERROR_CREATING_XLSX_FILE ? EX_CANTCREAT : EX_IOERR, "%s: %s",
+			    path, sys ? g_strerror(saved) : lxw_strerror(err));
+		return FALSE;
+	}
+	return TRUE;
+
+oom:	/* a sheet is refused only for want of memory: the names are valid */
+	lxw_workbook_free(wb);
+	g_set_error(error, CONFMAIL_ERROR, EX_CANTCREAT, "%s: %s", path,
+		    lxw_strerror(LXW_ERROR_MEMORY_MALLOC_FAILED));
+	return FALSE;
+}
