@@ -123,14 +123,14 @@ export(const struct config *cfg, struct store *st, const char *format, const cha
 		g_autoptr(JsonNode) node = json_node_init_object(json_node_alloc(), o);
 		data = json_to_string(node, TRUE);
 		len = strlen(data);
-	} else if (strcmp(format, "csv") == 0) {
-		g_autoptr(JsonArray) rows = registrations_rows(st, NULL);
-		data = digest_csv(rows, &len);
-	} else if (strcmp(format, "json") == 0) {
-		g_autoptr(JsonArray) rows = registrations_rows(st, NULL);
-		g_autoptr(JsonNode) node = json_node_init_array(json_node_alloc(), rows);
-		data = json_to_string(node, TRUE);
-		len = strlen(data);
+	} else if (strcmp(format, "csv") == 0 || strcmp(format, "json") == 0) {
+		GString *s = g_string_new(NULL);
+		if (strcmp(format, "csv") == 0)
+			registrations_csv(st, s);
+		else
+			registrations_json(st, s);
+		len = s->len;
+		data = g_string_free(s, FALSE);
 	} else {
 		if (strcmp(out, "-") == 0) {
 			cm_err("registrations export: an xlsx file needs -o FILE");

@@ -760,6 +760,12 @@ JsonObject *figures_collect(struct store *st, const struct config *cfg, const ch
  * when unknown). */
 JsonArray *registrations_rows(struct store *st, const char *status);
 const char *const *registration_columns(void);
+/* Every registration, straight from SQL (a hundred thousand in a second):
+ * as CSV (UTF-8 with a BOM, RFC 4180 quoting, booleans yes/no, lists
+ * joined with ", ", a value that starts like a formula kept as text), or
+ * as a JSON array of objects. */
+void registrations_csv(struct store *st, GString *out);
+void registrations_json(struct store *st, GString *out);
 
 /* digest.c: the organisers' daily email ----------------------------------- */
 
@@ -770,8 +776,6 @@ GMimeMessage *digest_build(struct store *st, const struct config *cfg, const cha
 /* Queues it and remembers that it covered up to NOW. */
 gboolean digest_queue(struct store *st, const struct config *cfg, GMimeMessage *msg,
 		      const char *message_id, const char *since, const char *now, GError **error);
-/* ROWS as CSV: UTF-8 with a BOM, RFC 4180 quoting; *LEN its length. */
-char *digest_csv(JsonArray *rows, gsize *len);
 
 /* privacy.c: a person's data, on request --------------------------------- */
 

@@ -28,6 +28,9 @@ html_escape_into(GString *out, const char *s)
 	g_string_append(out, e);
 }
 
+/* Rows listed in the email itself; the rest are in the CSV. */
+#define DIGEST_ROWS 200
+
 struct digest {
 	GString *text, *html;
 	struct templates *ts;
@@ -61,7 +64,13 @@ rows_table(struct digest *d, struct store *st, const char *sql, const char *sinc
 	if (since)
 		sqlite3_bind_text(stmt, 1, since, -1, SQLITE_STATIC);
 	int ncols = sqlite3_column_count(stmt);
+	int more = 0;
 	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		/* an email, not the database: the CSV attached has them all */
+		if (n == DIGEST_ROWS) {
+			more++;
+			continue;
+		}
 		if (n++ == 0) {
 			g_string_append(d->html, "<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr>");
 			for (int c = 0; c < ncols && cols[c]; c++) {
@@ -84,13 +93,18 @@ rows_table(struct digest *d, struct store *st, const char *sql, const char *sinc
 		g_string_append(d->html, "</tr>\n");
 	}
 	sqlite3_finalize(stmt);
+	if (more) {
+		g_string_append_printf(d->text, "  ... and %d more (see the CSV attached)\n", more);
+		g_string_append_printf(d->html, "<tr><td colspan=\"%d\">... and %d more (see the CSV"
+				       " attached)</td></tr>\n", ncols, more);
+	}
 	if (n)
 		g_string_append(d->html, "</table>\n");
 	else {
 		g_string_append(d->text, "  (none)\n");
 		g_string_append(d->html, "<p>(none)</p>\n");
 	}
-	return n;
+	return n + more;
 }
 
 /* A bar chart of [{"key", "count"}] (or an object of counts): text bars
@@ -149,56 +163,6 @@ chart(struct digest *d, JsonObject *figures, const char *member, const char *key
 	JsonNode *n = json_object_get_member(figures, member);
 	if (n)
 		bars(d, n);
-}
-
-/* Every registration as CSV: UTF-8 with a byte-order mark, RFC 4180
- * quoting. */
-char *
-digest_csv(JsonArray *rows, gsize *len)
-{
-	GString *out = g_string_new("\xEF\xBB\xBF");
-	const char *const *cols = registration_columns();
-	for (int c = 0; cols[c]; c++)
-		g_string_append_printf(out, "%s%s", c ? "," : "", cols[c]);
-	g_string_append(out, "\r\n");
-	for (guint i = 0; i < json_array_get_length(rows); i++) {
-		JsonObject *o = json_array_get_object_element(rows, i);
-		for (int c = 0; cols[c]; c++) {
-			JsonNode *n = json_object_get_member(o, cols[c]);
-			g_autofree char *v = NULL;
-			if (!n || JSON_NODE_HOLDS_NULL(n))
-				v = g_strdup("");
-			else if (JSON_NODE_HOLDS_ARRAY(n)) {
-				GString *j = g_string_new(NULL);
-				JsonArray *a = json_node_get_array(n);
-				for (guint k = 0; k < json_array_get_length(a); k++)
-					g_string_append_printf(j, "%s%s", k ? ", " : "",
-							       json_array_get_string_element(a, k));
-				v = g_string_free(j, FALSE);
-			} else if (json_node_get_value_type(n) == G_TYPE_BOOLEAN)
-				v = g_strdup(json_node_get_boolean(n) ? "yes" : "no");
-			else if (json_node_get_value_type(n) == G_TYPE_STRING)
-				v = g_strdup(json_node_get_string(n));
-			else
-				v = g_strdup_printf("%" G_GINT64_FORMAT, json_node_get_int(n));
-			if (c)
-				g_string_append_c(out, ',');
-			/* a name that starts like a formula stays text in a
-			 * spreadsheet (CSV injection) */
-			if (strchr("=+-@", *v) && *v)
-				g_string_append_c(out, '\'');
-			if (strpbrk(v, ",\"\r\n")) {
-				g_auto(GStrv) parts = g_strsplit(v, "\"", -1);
-				g_autofree char *doubled = g_strjoinv("\"\"", parts);
-				g_string_append_printf(out, "\"%s\"", doubled);
-			} else {
-				g_string_append(out, v);
-			}
-		}
-		g_string_append(out, "\r\n");
-	}
-	*len = out->len;
-	return g_string_free(out, FALSE);
 }
 
 /* When the last digest ended, or NULL. */
@@ -311,13 +275,12 @@ digest_build(struct store *st, const struct config *cfg, const char *since_asked
 	GMimeMultipart *mixed = g_mime_multipart_new_with_subtype("mixed");
 	g_mime_multipart_add(mixed, GMIME_OBJECT(alt));
 	g_object_unref(alt);
-	g_autoptr(JsonArray) rows = registrations_rows(st, NULL);
-	gsize len = 0;
-	g_autofree char *csv = digest_csv(rows, &len);
+	g_autoptr(GString) csv = g_string_new(NULL);
+	registrations_csv(st, csv);
 	GMimePart *att = g_mime_part_new_with_type("text", "csv");
 	g_mime_object_set_content_type_parameter(GMIME_OBJECT(att), "charset", "utf-8");
 	g_mime_part_set_filename(att, "registrations.csv");
-	g_autoptr(GMimeStream) stream = g_mime_stream_mem_new_with_buffer(csv, len);
+	g_autoptr(GMimeStream) stream = g_mime_stream_mem_new_with_buffer(csv->str, csv->len);
 	GMimeDataWrapper *w = g_mime_data_wrapper_new_with_stream(stream, GMIME_CONTENT_ENCODING_DEFAULT);
 	g_mime_part_set_content(att, w);
 	g_object_unref(w);

@@ -154,46 +154,155 @@ registration_columns(void)
 	return columns;
 }
 
+/* The registration's own columns; the others come from its fields. */
+static bool
+own_column(const char *c)
+{
+	static const char *const own[] = { "reference", "status", "email", "language", "created_at",
+					   "updated_at", NULL };
+	return g_strv_contains(own, c);
+}
+
 JsonArray *
 registrations_rows(struct store *st, const char *status)
 {
 	JsonArray *rows = json_array_new();
+	/* SQLite's JSON functions pick each field out and say its type: far
+	 * cheaper than parsing every registration's JSON again here */
+	GString *sql = g_string_new("SELECT name");
+	for (int i = 0; columns[i]; i++) {
+		if (own_column(columns[i]))
+			g_string_append_printf(sql, ", NULL, %s", columns[i]);
+		else
+			g_string_append_printf(sql, ", json_type(fields, '$.%s'), json_extract(fields, '$.%s')",
+					       columns[i], columns[i]);
+	}
+	g_string_append(sql, " FROM registrations WHERE ?1 IS NULL OR status = ?1 ORDER BY id");
 	sqlite3_stmt *stmt = NULL;
 	g_autoptr(JsonParser) parser = json_parser_new();
-	if (sqlite3_prepare_v2(store_db(st), "SELECT reference, status, email, name, language,"
-			       " created_at, updated_at, fields FROM registrations"
-			       " WHERE ?1 IS NULL OR status = ?1 ORDER BY id", -1, &stmt, NULL) != SQLITE_OK) {
-		sqlite3_finalize(stmt);
-		return rows;
-	}
-	sqlite3_bind_text(stmt, 1, status, -1, SQLITE_STATIC);
-	while (sqlite3_step(stmt) == SQLITE_ROW) {
-		JsonObject *o = json_object_new();
-		const char *fields = (const char *)sqlite3_column_text(stmt, 7);
-		JsonObject *f = NULL;
-		if (fields && json_parser_load_from_data(parser, fields, -1, NULL) &&
-		    JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
-			f = json_node_get_object(json_parser_get_root(parser));
-		for (int i = 0; columns[i]; i++) {
-			if (f && json_object_has_member(f, columns[i]))
-				json_object_set_member(o, columns[i],
-						       json_node_copy(json_object_get_member(f, columns[i])));
-			else
-				json_object_set_null_member(o, columns[i]);
+	if (sqlite3_prepare_v2(store_db(st), sql->str, -1, &stmt, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(stmt, 1, status, -1, SQLITE_STATIC);
+		while (sqlite3_step(stmt) == SQLITE_ROW) {
+			JsonObject *o = json_object_new();
+			for (int i = 0; columns[i]; i++) {
+				int tc = 1 + 2 * i, vc = tc + 1;
+				const char *type = (const char *)sqlite3_column_text(stmt, tc);
+				const char *text = (const char *)sqlite3_column_text(stmt, vc);
+				if (own_column(columns[i]) || (type && strcmp(type, "text") == 0)) {
+					if (text)
+						json_object_set_string_member(o, columns[i], text);
+					else
+						json_object_set_null_member(o, columns[i]);
+				} else if (!type || strcmp(type, "null") == 0) {
+					json_object_set_null_member(o, columns[i]);
+				} else if (strcmp(type, "true") == 0 || strcmp(type, "false") == 0) {
+					json_object_set_boolean_member(o, columns[i], type[0] == 't');
+				} else if (strcmp(type, "integer") == 0) {
+					json_object_set_int_member(o, columns[i], sqlite3_column_int64(stmt, vc));
+				} else if (strcmp(type, "real") == 0) {
+					json_object_set_double_member(o, columns[i], sqlite3_column_double(stmt, vc));
+				} else if (text && json_parser_load_from_data(parser, text, -1, NULL)) {
+					json_object_set_member(o, columns[i],
+							       json_node_copy(json_parser_get_root(parser)));
+				} else {
+					json_object_set_null_member(o, columns[i]);
+				}
+			}
+			/* the name as registered when the fields have none */
+			if (json_object_get_null_member(o, "name") && sqlite3_column_text(stmt, 0))
+				json_object_set_string_member(o, "name", (const char *)sqlite3_column_text(stmt, 0));
+			json_array_add_object_element(rows, o);
 		}
-		static const struct {
-			const char *name;
-			int col;
-		} own[] = { { "reference", 0 }, { "status", 1 }, { "email", 2 }, { "language", 4 },
-			    { "created_at", 5 }, { "updated_at", 6 } };
-		for (size_t i = 0; i < G_N_ELEMENTS(own); i++)
-			if (sqlite3_column_text(stmt, own[i].col))
-				json_object_set_string_member(o, own[i].name,
-							      (const char *)sqlite3_column_text(stmt, own[i].col));
-		if (sqlite3_column_text(stmt, 3) && json_object_get_null_member(o, "name"))
-			json_object_set_string_member(o, "name", (const char *)sqlite3_column_text(stmt, 3));
-		json_array_add_object_element(rows, o);
 	}
 	sqlite3_finalize(stmt);
+	g_string_free(sql, TRUE);
 	return rows;
+}
+
+/* One SQL expression per column: the registration's own, or the field's
+ * value as text (CSV) or as JSON. */
+static char *
+column_sql(bool as_json)
+{
+	GString *sql = g_string_new("SELECT ");
+	for (int i = 0; columns[i]; i++) {
+		const char *c = columns[i];
+		if (i)
+			g_string_append(sql, ", ");
+		if (as_json)
+			g_string_append_printf(sql, "'%s', ", c);
+		if (own_column(c))
+			g_string_append(sql, c);
+		else if (strcmp(c, "name") == 0)
+			g_string_append_printf(sql, as_json ? "coalesce(json(fields -> '$.name'), json_quote(name))"
+					       : "coalesce(json_extract(fields, '$.name'), name)");
+		else if (as_json)
+			g_string_append_printf(sql, "json(fields -> '$.%s')", c);
+		else
+			g_string_append_printf(sql,
+				"CASE json_type(fields, '$.%s') WHEN 'true' THEN 'yes' WHEN 'false' THEN 'no'"
+				" WHEN 'array' THEN (SELECT group_concat(value, ', ') FROM json_each(fields, '$.%s'))"
+				" ELSE json_extract(fields, '$.%s') END", c, c, c);
+	}
+	if (as_json) {
+		/* json_object(name, value, ...) for each row */
+		g_string_insert(sql, 7, "json_object(");
+		g_string_append(sql, ")");
+	}
+	g_string_append(sql, " FROM registrations ORDER BY id");
+	return g_string_free(sql, FALSE);
+}
+
+void
+registrations_csv(struct store *st, GString *out)
+{
+	g_string_append(out, "\xEF\xBB\xBF");
+	for (int c = 0; columns[c]; c++)
+		g_string_append_printf(out, "%s%s", c ? "," : "", columns[c]);
+	g_string_append(out, "\r\n");
+	g_autofree char *sql = column_sql(false);
+	sqlite3_stmt *stmt = NULL;
+	if (sqlite3_prepare_v2(store_db(st), sql, -1, &stmt, NULL) == SQLITE_OK) {
+		while (sqlite3_step(stmt) == SQLITE_ROW) {
+			for (int c = 0; columns[c]; c++) {
+				const char *v = (const char *)sqlite3_column_text(stmt, c);
+				if (c)
+					g_string_append_c(out, ',');
+				if (!v)
+					continue;
+				/* a value that starts like a formula stays text in
+				 * a spreadsheet (CSV injection) */
+				if (strchr("=+-@", *v) && *v)
+					g_string_append_c(out, '\'');
+				if (!strpbrk(v, ",\"\r\n")) {
+					g_string_append(out, v);
+					continue;
+				}
+				g_string_append_c(out, '"');
+				for (const char *p = v; *p; p++) {
+					if (*p == '"')
+						g_string_append_c(out, '"');
+					g_string_append_c(out, *p);
+				}
+				g_string_append_c(out, '"');
+			}
+			g_string_append(out, "\r\n");
+		}
+	}
+	sqlite3_finalize(stmt);
+}
+
+void
+registrations_json(struct store *st, GString *out)
+{
+	g_autofree char *sql = column_sql(true);
+	sqlite3_stmt *stmt = NULL;
+	int n = 0;
+	g_string_append_c(out, '[');
+	if (sqlite3_prepare_v2(store_db(st), sql, -1, &stmt, NULL) == SQLITE_OK)
+		while (sqlite3_step(stmt) == SQLITE_ROW)
+			g_string_append_printf(out, "%s\n  %s", n++ ? "," : "",
+					       (const char *)sqlite3_column_text(stmt, 0));
+	sqlite3_finalize(stmt);
+	g_string_append(out, "\n]\n");
 }
