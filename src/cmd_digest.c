@@ -151,6 +151,7 @@ cmd_digest(struct command_context *ctx, int argc, char **argv)
 	g_autoptr(store) st = cm_open(ctx, STORE_CREATE, &cfg, &rc);
 	if (!st)
 		return rc;
+	store_for_scans(st);
 	g_autofree char *now = confmail_now_iso();
 	g_autofree char *covered = NULL, *mid = NULL;
 	g_autoptr(GMimeMessage) msg = digest_build(st, cfg, since, now, &covered, &mid);

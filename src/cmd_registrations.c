@@ -187,6 +187,7 @@ cmd_registrations(struct command_context *ctx, int argc, char **argv)
 		return rc;
 	if (strcmp(what, "show") == 0)
 		return show(st, argv[2]);
+	store_for_scans(st);
 	if (strcmp(what, "export") == 0)
 		return export(cfg, st, fmt, out ? out : "-", person);
 	if (strcmp(what, "forget") == 0) {

@@ -56,6 +56,7 @@ cmd_report(struct command_context *ctx, int argc, char **argv)
 	g_autoptr(store) st = cm_open(ctx, STORE_READ, &cfg, &rc);
 	if (!st)
 		return rc;
+	store_for_scans(st);
 	g_autofree char *now = confmail_now_iso();
 	g_autoptr(JsonObject) figures = figures_collect(st, cfg, now);
 	g_autoptr(JsonArray) rows = registrations_rows(st, NULL);

@@ -357,6 +357,9 @@ enum store_mode {
 struct store *store_open(const struct config *cfg, enum store_mode mode, GError **error);
 void store_close(struct store *st);
 sqlite3 *store_db(struct store *st);
+/* For a command that reads the whole conference (digest, report, export):
+ * the file mapped, a larger cache, sorting in memory. */
+void store_for_scans(struct store *st);
 int store_schema_version(struct store *st);
 int store_latest_version(void);
 gboolean store_begin(struct store *st, GError **error);
