@@ -163,7 +163,10 @@ statistic(JsonObject *figures, const char *parent, const char *member)
 gboolean
 xlsx_write(const char *path, JsonArray *rows, JsonObject *figures, GError **error)
 {
-	lxw_workbook *wb = workbook_new(path);
+	/* rows go out as they are written, strings inline: a hundred
+	 * thousand registrations without holding them all in memory */
+	lxw_workbook_options options = { .constant_memory = LXW_TRUE };
+	lxw_workbook *wb = workbook_new_opt(path, &options);
 	if (!wb) {
 		g_set_error(error, CONFMAIL_ERROR, EX_CANTCREAT, "%s: %s", path,
 			    lxw_strerror(LXW_ERROR_MEMORY_MALLOC_FAILED));
