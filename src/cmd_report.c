@@ -59,8 +59,7 @@ cmd_report(struct command_context *ctx, int argc, char **argv)
 	store_for_scans(st);
 	g_autofree char *now = confmail_now_iso();
 	g_autoptr(JsonObject) figures = figures_collect(st, cfg, now);
-	g_autoptr(JsonArray) rows = registrations_rows(st, NULL);
-	g_autofree char *html = report_html(cfg, figures, rows);
+	g_autofree char *html = report_html(cfg, figures, st);
 	if (!write_report(html_path, html, &error))
 		return cm_fail(error);
 	return 0;

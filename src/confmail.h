@@ -758,10 +758,11 @@ gint64 announce_latest(struct store *st, const char *document);
  *  "list": {active, disabled, unsubscribed, bounces},
  *  "queue": {queued, deferred, sent, failed}, "tickets": {open, overdue}}. */
 JsonObject *figures_collect(struct store *st, const struct config *cfg, const char *now);
-/* One object per registration (with STATUS, or all when NULL), in the
- * order registered, with the members registration_columns() names (null
- * when unknown). */
-JsonArray *registrations_rows(struct store *st, const char *status);
+/* FN(ROW, DATA) for each registration (with STATUS, or all when NULL),
+ * in the order registered: an object with the members
+ * registration_columns() names (null when unknown), freed after. */
+void registrations_each(struct store *st, const char *status, void (*fn)(JsonObject *, gpointer),
+			gpointer data);
 const char *const *registration_columns(void);
 /* Every registration, straight from SQL (a hundred thousand in a second):
  * as CSV (UTF-8 with a BOM, RFC 4180 quoting, booleans yes/no, lists
@@ -793,15 +794,16 @@ JsonObject *privacy_export(struct store *st, const char *address);
 
 /* report.c: the organisers' one-page HTML report ------------------------- */
 
-/* A self-contained page (no network): FIGURES as SVG charts and ROWS as a
- * sortable table, names in any script shown in their own direction. */
-char *report_html(const struct config *cfg, JsonObject *figures, JsonArray *rows);
+/* A self-contained page (no network): FIGURES as SVG charts and the
+ * registrations of ST as a sortable table, names in any script shown in
+ * their own direction. */
+char *report_html(const struct config *cfg, JsonObject *figures, struct store *st);
 
 /* xlsx.c: the spreadsheet (libxlsxwriter) -------------------------------- */
 
-/* PATH: a sheet of ROWS (registration_columns()), then a sheet per
- * statistic of FIGURES. */
-gboolean xlsx_write(const char *path, JsonArray *rows, JsonObject *figures, GError **error);
+/* PATH: a sheet of the registrations of ST (registration_columns()), then
+ * a sheet per statistic of FIGURES. */
+gboolean xlsx_write(const char *path, struct store *st, JsonObject *figures, GError **error);
 
 /* questions.c: the question desk ----------------------------------------- */
 

@@ -393,36 +393,39 @@ summary(GString *out, JsonObject *figures)
 	g_string_append(out, "</dl>\n");
 }
 
+/* One registration, a row of the table. */
 static void
-registrations_table(GString *out, JsonArray *rows)
+table_row(JsonObject *row, gpointer data)
 {
-	guint n = rows ? json_array_get_length(rows) : 0;
-	g_string_append_printf(out, "<h2>Registrations (%u)</h2>\n"
+	GString *out = data;
+	g_string_append(out, "<tr>");
+	for (size_t c = 0; c < G_N_ELEMENTS(columns); c++) {
+		JsonNode *v = json_object_get_member(row, columns[c].member);
+		g_autofree char *raw = node_text(v);
+		g_autofree char *shown = columns[c].coded ? humanise(raw) : g_strdup(raw);
+		g_string_append_printf(out, "<td dir=\"auto\"%s>",
+				       columns[c].prose ? " class=\"prose\"" : "");
+		append_escaped(out, shown);
+		g_string_append(out, "</td>");
+	}
+	g_string_append(out, "</tr>\n");
+}
+
+static void
+registrations_table(GString *out, struct store *st, gint64 n)
+{
+	g_string_append_printf(out, "<h2>Registrations (%" G_GINT64_FORMAT ")</h2>\n"
 			       "<table id=\"registrations\">\n<thead>\n<tr>", n);
 	for (size_t c = 0; c < G_N_ELEMENTS(columns); c++)
 		g_string_append_printf(out, "<th scope=\"col\"%s><button type=\"button\">%s</button></th>",
 				       c == 0 ? " aria-sort=\"ascending\"" : "", columns[c].heading);
 	g_string_append(out, "</tr>\n</thead>\n<tbody>\n");
-	for (guint i = 0; i < n; i++) {
-		JsonNode *e = json_array_get_element(rows, i);
-		JsonObject *row = JSON_NODE_HOLDS_OBJECT(e) ? json_node_get_object(e) : NULL;
-		g_string_append(out, "<tr>");
-		for (size_t c = 0; c < G_N_ELEMENTS(columns); c++) {
-			JsonNode *v = row ? json_object_get_member(row, columns[c].member) : NULL;
-			g_autofree char *raw = node_text(v);
-			g_autofree char *shown = columns[c].coded ? humanise(raw) : g_strdup(raw);
-			g_string_append_printf(out, "<td dir=\"auto\"%s>",
-					       columns[c].prose ? " class=\"prose\"" : "");
-			append_escaped(out, shown);
-			g_string_append(out, "</td>");
-		}
-		g_string_append(out, "</tr>\n");
-	}
+	registrations_each(st, NULL, table_row, out);
 	g_string_append(out, "</tbody>\n</table>\n");
 }
 
 char *
-report_html(const struct config *cfg, JsonObject *figures, JsonArray *rows)
+report_html(const struct config *cfg, JsonObject *figures, struct store *st)
 {
 	GString *out = g_string_new("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
 	/* Nothing may be fetched: the page must look the same offline, and
@@ -446,7 +449,8 @@ report_html(const struct config *cfg, JsonObject *figures, JsonArray *rows)
 	}
 	g_string_append(out, "</div>\n");
 
-	registrations_table(out, rows);
+	JsonObject *regs = json_object_get_object_member(figures, "registrations");
+	registrations_table(out, st, regs ? json_object_get_int_member(regs, "total") : 0);
 	g_string_append_printf(out, "<script>\n%s</script>\n</body>\n</html>\n", script);
 	return g_string_free(out, FALSE);
 }

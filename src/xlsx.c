@@ -78,27 +78,40 @@ set_width(lxw_worksheet *ws, lxw_col_t col, glong chars)
 	worksheet_set_column(ws, col, col, CLAMP(chars + 2, WIDTH_MIN, WIDTH_MAX), NULL);
 }
 
+struct sheet_rows {
+	lxw_worksheet *ws;
+	const char *const *columns;
+	guint ncols, nrows;
+	glong *widths;
+};
+
+/* One registration, the next row of the sheet. */
 static void
-write_registrations(lxw_worksheet *ws, JsonArray *rows, lxw_format *bold)
+write_row(JsonObject *o, gpointer data)
+{
+	struct sheet_rows *s = data;
+	s->nrows++;
+	for (guint c = 0; c < s->ncols; c++) {
+		glong w = write_value(s->ws, s->nrows, c, json_object_get_member(o, s->columns[c]));
+		s->widths[c] = MAX(s->widths[c], w);
+	}
+}
+
+static void
+write_registrations(lxw_worksheet *ws, struct store *st, lxw_format *bold)
 {
 	const char *const *columns = registration_columns();
 	guint ncols = g_strv_length((char **)columns);
-	guint nrows = rows ? json_array_get_length(rows) : 0;
 	g_autofree glong *widths = g_new0(glong, ncols);
+	struct sheet_rows s = { ws, columns, ncols, 0, widths };
 
 	for (guint c = 0; c < ncols; c++)
 		widths[c] = write_text(ws, 0, c, columns[c], bold);
-	for (guint r = 0; r < nrows; r++) {
-		JsonObject *o = json_array_get_object_element(rows, r);
-		for (guint c = 0; o && c < ncols; c++) {
-			glong w = write_value(ws, r + 1, c, json_object_get_member(o, columns[c]));
-			widths[c] = MAX(widths[c], w);
-		}
-	}
+	registrations_each(st, NULL, write_row, &s);
 	for (guint c = 0; c < ncols; c++)
 		set_width(ws, c, widths[c]);
 	worksheet_freeze_panes(ws, 1, 0);
-	worksheet_autofilter(ws, 0, 0, nrows, ncols - 1);
+	worksheet_autofilter(ws, 0, 0, s.nrows, ncols - 1);
 }
 
 /* Two columns, KEY and count, from [{"key", "count"}] or {key: count}. */
@@ -161,7 +174,7 @@ statistic(JsonObject *figures, const char *parent, const char *member)
 }
 
 gboolean
-xlsx_write(const char *path, JsonArray *rows, JsonObject *figures, GError **error)
+xlsx_write(const char *path, struct store *st, JsonObject *figures, GError **error)
 {
 	/* rows go out as they are written, strings inline: a hundred
 	 * thousand registrations without holding them all in memory */
@@ -178,7 +191,7 @@ xlsx_write(const char *path, JsonArray *rows, JsonObject *figures, GError **erro
 	lxw_worksheet *ws = workbook_add_worksheet(wb, "Registrations");
 	if (!ws)
 		goto oom;
-	write_registrations(ws, rows, bold);
+	write_registrations(ws, st, bold);
 	for (size_t i = 0; i < G_N_ELEMENTS(statistics); i++) {
 		if (!(ws = workbook_add_worksheet(wb, statistics[i].sheet)))
 			goto oom;
