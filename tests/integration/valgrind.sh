@@ -63,6 +63,16 @@ head -c 40000 /dev/urandom >"$TMP/programme.pdf"
 expect_rc 0 "announce with a file: no valgrind error" "${VG[@]}" "$CONFMAIL" announce --subject P --body "$TMP/body.txt" --body-ar "$TMP/body.txt" --attach "$TMP/programme.pdf" --document programme
 expect_rc 0 "queue run of the announcement: no valgrind error" "${VG[@]}" "$CONFMAIL" -c "$box" queue run --once
 expect_rc 0 "list members: no valgrind error" "${VG[@]}" "$CONFMAIL" list members
+# the organisers' views
+expect_rc 0 "digest --dry-run: no valgrind error" "${VG[@]}" "$CONFMAIL" digest --dry-run
+expect_rc 0 "digest: no valgrind error" "${VG[@]}" "$CONFMAIL" digest
+expect_rc 0 "export xlsx: no valgrind error" "${VG[@]}" "$CONFMAIL" registrations export --format xlsx -o "$TMP/r.xlsx"
+expect_rc 0 "export json: no valgrind error" "${VG[@]}" "$CONFMAIL" registrations export --format json
+expect_rc 0 "report: no valgrind error" "${VG[@]}" "$CONFMAIL" report --html "$TMP/r.html"
+ref=$(sql "SELECT reference FROM registrations LIMIT 1")
+if [ -n "$ref" ]; then
+	expect_rc 0 "forget: no valgrind error" "${VG[@]}" "$CONFMAIL" registrations forget "$ref"
+fi
 expect_rc 0 "preview (Arabic, HTML): no valgrind error" "${VG[@]}" "$CONFMAIL" preview received -l ar
 expect_rc 0 "check (configuration, rules, templates): no valgrind error" "${VG[@]}" "$CONFMAIL" check
 conf=$(conf_with transport kind telegraph)
