@@ -72,6 +72,15 @@ check "digest: the changes, old -> new" grep -q -A2 '^Changes' "$TMP/digest.txt"
 check "digest: decisions waiting lists the late and pending ones" grep -q '^Decisions waiting' "$TMP/digest.txt"
 check "digest: hotel rooms per night" grep -q '^Hotel rooms per night' "$TMP/digest.txt"
 
+# In the organisers' language: Arabic headings, the HTML right to left.
+AR=$(conf_with digest language ar)
+sed -i "s#^maildir = .*#maildir = $TMP/outbox#" "$AR"
+"$CONFMAIL" -c "$AR" digest --dry-run >"$TMP/ar.eml"
+body "$TMP/ar.eml" >"$TMP/ar.txt"
+check "[digest] language = ar: Arabic headings" grep -q '^تسجيلات جديدة$' "$TMP/ar.txt"
+python3 -c 'import email,email.policy,sys; m=email.message_from_binary_file(open(sys.argv[1],"rb"),policy=email.policy.default); print(m.get_body(("html",)).get_content())' "$TMP/ar.eml" >"$TMP/ar.html"
+check "[digest] language = ar: the HTML is right to left" grep -q 'dir="rtl"' "$TMP/ar.html"
+
 # The CSV: BOM, Python's csv module, one row per registration, Arabic intact.
 python3 - "$TMP/digest.eml" "$CONFMAIL_DATABASE" >"$TMP/csv.out" <<'END'
 import csv, email, email.policy, io, sqlite3, sys
