@@ -6,9 +6,10 @@ BUILD ?= build
 PKG_CONFIG ?= pkg-config
 comma := ,
 
-PKGS = gmime-3.0 sqlite3 libpcre2-8 json-glib-1.0 gmodule-2.0 gnutls xlsxwriter
-# libxml2 is opened at run time by its soname (src/text.c), not linked.
-XML_CFLAGS := $(shell $(PKG_CONFIG) --cflags libxml-2.0)
+PKGS = gmime-3.0 sqlite3 libpcre2-8 json-glib-1.0 gmodule-2.0 gnutls
+# libxml2 and libxlsxwriter are opened at run time by their sonames
+# (src/text.c, src/xlsx.c), not linked: the intake never needs them.
+XML_CFLAGS := $(shell $(PKG_CONFIG) --cflags libxml-2.0) $(shell $(PKG_CONFIG) --cflags xlsxwriter)
 # libetpan ships a pkg-config file on Debian; older builds only libetpan-config.
 ETPAN_CFLAGS := $(shell $(PKG_CONFIG) --cflags libetpan 2>/dev/null || libetpan-config --cflags 2>/dev/null)
 # Its flags force -z now (bind every symbol of every library at start-up):
@@ -26,7 +27,7 @@ DEPFLAGS = -MMD -MP
 RULES_DIR ?= $(PREFIX)/share/confmail/filters
 TEMPLATES_DIR ?= $(PREFIX)/share/confmail/templates
 ALL_CFLAGS = $(WARNINGS) -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
-	-DCONFMAIL_RULES_DIR='"$(RULES_DIR)"' -DCONFMAIL_TEMPLATES_DIR='"$(TEMPLATES_DIR)"' -DLIBXML2_SONAME='"libxml2.so.2"' $(XML_CFLAGS) \
+	-DCONFMAIL_RULES_DIR='"$(RULES_DIR)"' -DCONFMAIL_TEMPLATES_DIR='"$(TEMPLATES_DIR)"' -DLIBXML2_SONAME='"libxml2.so.2"' -DLIBXLSXWRITER_SONAME='"libxlsxwriter.so.4"' $(XML_CFLAGS) \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS)) $(ETPAN_CFLAGS) $(CFLAGS) $(SANFLAGS)
 LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) $(ETPAN_LIBS)
 LDFLAGS += $(SANFLAGS)
