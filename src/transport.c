@@ -17,6 +17,129 @@
 #include <gnutls/x509.h>
 #include <libetpan/libetpan.h>
 
+/*
+ * libetpan and GnuTLS are opened when mail is to be sent over SMTP, not
+ * linked: `confmail filter` runs once per delivered message and would
+ * otherwise load them (with SASL, Berkeley DB, p11-kit...) for nothing,
+ * about 10 ms of each delivery.  The table holds what this file calls;
+ * below open_libraries() the libraries' own names call through it.
+ */
+static struct {
+	mailsmtp *(*mailsmtp_new)(size_t, progress_function *);
+	void (*mailsmtp_free)(mailsmtp *);
+	void (*mailsmtp_set_timeout)(mailsmtp *, time_t);
+	int (*mailsmtp_socket_connect)(mailsmtp *, const char *, uint16_t);
+	int (*mailsmtp_ssl_connect_with_callback)(mailsmtp *, const char *, uint16_t,
+						  void (*)(struct mailstream_ssl_context *, void *), void *);
+	int (*mailsmtp_socket_starttls_with_callback)(mailsmtp *,
+						      void (*)(struct mailstream_ssl_context *, void *),
+						      void *);
+	int (*mailsmtp_data_message)(mailsmtp *, const char *, size_t);
+	const char *(*mailsmtp_strerror)(int);
+	int (*mailesmtp_auth_sasl)(mailsmtp *, const char *, const char *, const char *, const char *,
+				   const char *, const char *, const char *, const char *);
+	char *(*mailstream_read_line_remove_eol)(mailstream *, MMAPString *);
+	ssize_t (*mailstream_write)(mailstream *, const void *, size_t);
+	int (*mailstream_flush)(mailstream *);
+	int (*mailstream_close)(mailstream *);
+	mailstream_low *(*mailstream_get_low)(mailstream *);
+	void (*mailstream_low_set_timeout)(mailstream_low *, time_t);
+	carray *(*mailstream_get_certificate_chain)(mailstream *);
+	void (*mailstream_certificate_chain_free)(carray *);
+	int (*mailstream_ssl_set_server_name)(struct mailstream_ssl_context *, char *);
+	struct timeval *mailstream_network_delay;
+	int (*gnutls_x509_crt_init)(gnutls_x509_crt_t *);
+	int (*gnutls_x509_crt_import)(gnutls_x509_crt_t, const gnutls_datum_t *, gnutls_x509_crt_fmt_t);
+	void (*gnutls_x509_crt_deinit)(gnutls_x509_crt_t);
+	int (*gnutls_x509_trust_list_init)(gnutls_x509_trust_list_t *, unsigned);
+	void (*gnutls_x509_trust_list_deinit)(gnutls_x509_trust_list_t, unsigned);
+	int (*gnutls_x509_trust_list_add_trust_file)(gnutls_x509_trust_list_t, const char *, const char *,
+						     gnutls_x509_crt_fmt_t, unsigned, unsigned);
+	int (*gnutls_x509_trust_list_add_system_trust)(gnutls_x509_trust_list_t, unsigned, unsigned);
+	int (*gnutls_x509_trust_list_verify_crt2)(gnutls_x509_trust_list_t, gnutls_x509_crt_t *, unsigned,
+						  gnutls_typed_vdata_st *, unsigned, unsigned, unsigned *,
+						  gnutls_verify_output_function);
+	int (*gnutls_certificate_verification_status_print)(unsigned, gnutls_certificate_type_t,
+							    gnutls_datum_t *, unsigned);
+	gnutls_free_function *gnutls_free;
+} lib;
+
+/* Opens libetpan and GnuTLS once; false, and why, when one is missing. */
+static bool
+open_libraries(char **why)
+{
+	static GModule *etpan, *tls;
+	if (etpan && tls)
+		return true;
+#define SYM(m, name) { m, #name, (gpointer *)&lib.name }
+	struct {
+		GModule **module;
+		const char *name;
+		gpointer *slot;
+	} symbols[] = {
+		SYM(&etpan, mailsmtp_new), SYM(&etpan, mailsmtp_free), SYM(&etpan, mailsmtp_set_timeout),
+		SYM(&etpan, mailsmtp_socket_connect), SYM(&etpan, mailsmtp_ssl_connect_with_callback),
+		SYM(&etpan, mailsmtp_socket_starttls_with_callback), SYM(&etpan, mailsmtp_data_message),
+		SYM(&etpan, mailsmtp_strerror), SYM(&etpan, mailesmtp_auth_sasl),
+		SYM(&etpan, mailstream_read_line_remove_eol), SYM(&etpan, mailstream_write),
+		SYM(&etpan, mailstream_flush), SYM(&etpan, mailstream_close), SYM(&etpan, mailstream_get_low),
+		SYM(&etpan, mailstream_low_set_timeout), SYM(&etpan, mailstream_get_certificate_chain),
+		SYM(&etpan, mailstream_certificate_chain_free), SYM(&etpan, mailstream_ssl_set_server_name),
+		SYM(&etpan, mailstream_network_delay),
+		SYM(&tls, gnutls_x509_crt_init), SYM(&tls, gnutls_x509_crt_import),
+		SYM(&tls, gnutls_x509_crt_deinit), SYM(&tls, gnutls_x509_trust_list_init),
+		SYM(&tls, gnutls_x509_trust_list_deinit), SYM(&tls, gnutls_x509_trust_list_add_trust_file),
+		SYM(&tls, gnutls_x509_trust_list_add_system_trust), SYM(&tls, gnutls_x509_trust_list_verify_crt2),
+		SYM(&tls, gnutls_certificate_verification_status_print), SYM(&tls, gnutls_free),
+	};
+#undef SYM
+	if (!etpan)
+		etpan = g_module_open(LIBETPAN_SONAME, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
+	if (!tls)
+		tls = g_module_open(LIBGNUTLS_SONAME, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
+	const char *missing = !etpan ? LIBETPAN_SONAME : !tls ? LIBGNUTLS_SONAME : NULL;
+	for (size_t i = 0; !missing && i < G_N_ELEMENTS(symbols); i++)
+		if (!g_module_symbol(*symbols[i].module, symbols[i].name, symbols[i].slot))
+			missing = symbols[i].name;
+	if (missing) {
+		*why = g_strdup_printf("SMTP needs %s: %s", missing, g_module_error());
+		g_clear_pointer(&etpan, g_module_close);
+		g_clear_pointer(&tls, g_module_close);
+		return false;
+	}
+	return true;
+}
+
+#define mailsmtp_new lib.mailsmtp_new
+#define mailsmtp_free lib.mailsmtp_free
+#define mailsmtp_set_timeout lib.mailsmtp_set_timeout
+#define mailsmtp_socket_connect lib.mailsmtp_socket_connect
+#define mailsmtp_ssl_connect_with_callback lib.mailsmtp_ssl_connect_with_callback
+#define mailsmtp_socket_starttls_with_callback lib.mailsmtp_socket_starttls_with_callback
+#define mailsmtp_data_message lib.mailsmtp_data_message
+#define mailsmtp_strerror lib.mailsmtp_strerror
+#define mailesmtp_auth_sasl lib.mailesmtp_auth_sasl
+#define mailstream_read_line_remove_eol lib.mailstream_read_line_remove_eol
+#define mailstream_write lib.mailstream_write
+#define mailstream_flush lib.mailstream_flush
+#define mailstream_close lib.mailstream_close
+#define mailstream_get_low lib.mailstream_get_low
+#define mailstream_low_set_timeout lib.mailstream_low_set_timeout
+#define mailstream_get_certificate_chain lib.mailstream_get_certificate_chain
+#define mailstream_certificate_chain_free lib.mailstream_certificate_chain_free
+#define mailstream_ssl_set_server_name lib.mailstream_ssl_set_server_name
+#define mailstream_network_delay (*lib.mailstream_network_delay)
+#define gnutls_x509_crt_init lib.gnutls_x509_crt_init
+#define gnutls_x509_crt_import lib.gnutls_x509_crt_import
+#define gnutls_x509_crt_deinit lib.gnutls_x509_crt_deinit
+#define gnutls_x509_trust_list_init lib.gnutls_x509_trust_list_init
+#define gnutls_x509_trust_list_deinit lib.gnutls_x509_trust_list_deinit
+#define gnutls_x509_trust_list_add_trust_file lib.gnutls_x509_trust_list_add_trust_file
+#define gnutls_x509_trust_list_add_system_trust lib.gnutls_x509_trust_list_add_system_trust
+#define gnutls_x509_trust_list_verify_crt2 lib.gnutls_x509_trust_list_verify_crt2
+#define gnutls_certificate_verification_status_print lib.gnutls_certificate_verification_status_print
+#define gnutls_free (*lib.gnutls_free)
+
 static gboolean
 make_dirs(const char *maildir, GError **error)
 {
@@ -376,6 +499,8 @@ transport_smtp_close(struct smtp *t)
 struct smtp *
 transport_smtp_open(const struct config *cfg, char **why)
 {
+	if (!open_libraries(why))
+		return NULL;
 	struct smtp *t = g_new0(struct smtp, 1);
 	const char *host = cfg->transport_host;
 	uint16_t port = (uint16_t)cfg->transport_port;
