@@ -169,6 +169,20 @@ registration_columns(void)
 	return columns;
 }
 
+/* The type FIELDS.md gives a column, so that SQLite need not be asked
+ * ("text", "bool" or "array"), or NULL: ask. */
+static const char *
+typed_column(const char *c)
+{
+	static const char *const bools[] = { "accommodation", "visa_letter", "principles", NULL };
+	static const char *const lists[] = { "languages", NULL };
+	static const char *const texts[] = { "name", "organization", "org_type", "position", "country",
+					     "city", "phone", "gender", "funding", "arrival", "departure",
+					     "interpretation", NULL };
+	return g_strv_contains(bools, c) ? "bool" : g_strv_contains(lists, c) ? "array"
+	    : g_strv_contains(texts, c) ? "text" : NULL;
+}
+
 /* The registration's own columns; the others come from its fields. */
 static bool
 own_column(const char *c)
@@ -188,6 +202,9 @@ registrations_each(struct store *st, const char *status, void (*fn)(JsonObject *
 	for (int i = 0; columns[i]; i++) {
 		if (own_column(columns[i]))
 			g_string_append_printf(sql, ", NULL, %s", columns[i]);
+		else if (typed_column(columns[i]))
+			g_string_append_printf(sql, ", '%s', json_extract(fields, '$.%s')",
+					       typed_column(columns[i]), columns[i]);
 		else
 			g_string_append_printf(sql, ", json_type(fields, '$.%s'), json_extract(fields, '$.%s')",
 					       columns[i], columns[i]);
@@ -208,8 +225,11 @@ registrations_each(struct store *st, const char *status, void (*fn)(JsonObject *
 						json_object_set_string_member(o, columns[i], text);
 					else
 						json_object_set_null_member(o, columns[i]);
-				} else if (!type || strcmp(type, "null") == 0) {
+				} else if (!type || strcmp(type, "null") == 0 ||
+					   sqlite3_column_type(stmt, vc) == SQLITE_NULL) {
 					json_object_set_null_member(o, columns[i]);
+				} else if (strcmp(type, "bool") == 0) {
+					json_object_set_boolean_member(o, columns[i], sqlite3_column_int(stmt, vc) != 0);
 				} else if (strcmp(type, "true") == 0 || strcmp(type, "false") == 0) {
 					json_object_set_boolean_member(o, columns[i], type[0] == 't');
 				} else if (strcmp(type, "integer") == 0) {
