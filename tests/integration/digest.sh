@@ -124,6 +124,8 @@ if command -v xmllint >/dev/null; then
 fi
 name=$(sql "SELECT name FROM registrations WHERE language = 'ar' LIMIT 1")
 check "xlsx: an Arabic name intact ($name)" sh -c "unzip -p '$TMP/r.xlsx' xl/worksheets/sheet1.xml | grep -q '$name'"
+check "xlsx: yes/no fields are spreadsheet booleans" sh -c "unzip -p '$TMP/r.xlsx' xl/worksheets/sheet1.xml | grep -q 't=\"b\"'"
+check "xlsx: a list field is written as words (languages)" sh -c "unzip -p '$TMP/r.xlsx' xl/worksheets/sheet1.xml | grep -qE '>(ar|en|ckb|fr), (ar|en|ckb|fr)'"
 expect_rc 64 "export: an xlsx needs a file" "$CONFMAIL" -c "$CONF" registrations export --format xlsx
 expect_rc 0 "registrations list --status incomplete" "$CONFMAIL" -c "$CONF" registrations list --status incomplete
 equal "list --status: only those" "$(wc -l <"$TMP/out")" "$inc"
