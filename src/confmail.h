@@ -760,9 +760,10 @@ gint64 announce_latest(struct store *st, const char *document);
 JsonObject *figures_collect(struct store *st, const struct config *cfg, const char *now);
 /* FN(ROW, DATA) for each registration (with STATUS, or all when NULL),
  * in the order registered: an object with the members
- * registration_columns() names (null when unknown), freed after. */
-void registrations_each(struct store *st, const char *status, void (*fn)(JsonObject *, gpointer),
-			gpointer data);
+ * registration_columns() names (null when unknown), or only those in ONLY
+ * (NULL: all), freed after. */
+void registrations_each(struct store *st, const char *status, const char *const *only,
+			void (*fn)(JsonObject *, gpointer), gpointer data);
 const char *const *registration_columns(void);
 /* Every registration, straight from SQL (a hundred thousand in a second):
  * as CSV (UTF-8 with a BOM, RFC 4180 quoting, booleans yes/no, lists

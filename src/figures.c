@@ -193,14 +193,17 @@ own_column(const char *c)
 }
 
 void
-registrations_each(struct store *st, const char *status, void (*fn)(JsonObject *, gpointer),
-		   gpointer data)
+registrations_each(struct store *st, const char *status, const char *const *only,
+		   void (*fn)(JsonObject *, gpointer), gpointer data)
 {
 	/* SQLite's JSON functions pick each field out and say its type: far
 	 * cheaper than parsing every registration's JSON again here */
 	GString *sql = g_string_new("SELECT name");
 	for (int i = 0; columns[i]; i++) {
-		if (own_column(columns[i]))
+		/* a column not asked for costs no JSON work */
+		if (only && !g_strv_contains(only, columns[i]))
+			g_string_append(sql, ", NULL, NULL");
+		else if (own_column(columns[i]))
 			g_string_append_printf(sql, ", NULL, %s", columns[i]);
 		else if (typed_column(columns[i]))
 			g_string_append_printf(sql, ", '%s', json_extract(fields, '$.%s')",
@@ -218,6 +221,8 @@ registrations_each(struct store *st, const char *status, void (*fn)(JsonObject *
 			JsonObject *o = json_object_new();
 			for (int i = 0; columns[i]; i++) {
 				int tc = 1 + 2 * i, vc = tc + 1;
+				if (only && !g_strv_contains(only, columns[i]))
+					continue;
 				const char *type = (const char *)sqlite3_column_text(stmt, tc);
 				const char *text = (const char *)sqlite3_column_text(stmt, vc);
 				if (own_column(columns[i]) || (type && strcmp(type, "text") == 0)) {
@@ -244,7 +249,8 @@ registrations_each(struct store *st, const char *status, void (*fn)(JsonObject *
 				}
 			}
 			/* the name as registered when the fields have none */
-			if (json_object_get_null_member(o, "name") && sqlite3_column_text(stmt, 0))
+			if (json_object_has_member(o, "name") && json_object_get_null_member(o, "name") &&
+			    sqlite3_column_text(stmt, 0))
 				json_object_set_string_member(o, "name", (const char *)sqlite3_column_text(stmt, 0));
 			/* one row alive at a time: a hundred thousand objects
 			 * held at once cost more in malloc than in work */

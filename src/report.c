@@ -420,7 +420,12 @@ registrations_table(GString *out, struct store *st, gint64 n)
 		g_string_append_printf(out, "<th scope=\"col\"%s><button type=\"button\">%s</button></th>",
 				       c == 0 ? " aria-sort=\"ascending\"" : "", columns[c].heading);
 	g_string_append(out, "</tr>\n</thead>\n<tbody>\n");
-	registrations_each(st, NULL, table_row, out);
+	/* only what the table shows is taken out of the registrations */
+	const char *shown[G_N_ELEMENTS(columns) + 1];
+	for (size_t c = 0; c < G_N_ELEMENTS(columns); c++)
+		shown[c] = columns[c].member;
+	shown[G_N_ELEMENTS(columns)] = NULL;
+	registrations_each(st, NULL, shown, table_row, out);
 	g_string_append(out, "</tbody>\n</table>\n");
 }
 

@@ -182,7 +182,7 @@ write_registrations(lxw_worksheet *ws, struct store *st, lxw_format *bold)
 
 	for (guint c = 0; c < ncols; c++)
 		widths[c] = write_text(ws, 0, c, columns[c], bold);
-	registrations_each(st, NULL, write_row, &s);
+	registrations_each(st, NULL, NULL, write_row, &s);
 	for (guint c = 0; c < ncols; c++)
 		set_width(ws, c, widths[c]);
 	worksheet_freeze_panes(ws, 1, 0);

@@ -49,6 +49,13 @@ total=$(sql "SELECT count(*) FROM registrations")
 
 expect_rc 0 "report --html FILE" "$CONFMAIL" -c "$CONF" report --html "$TMP/report.html"
 check "the report is not empty" test -s "$TMP/report.html"
+# every registration's reference, address and arrival date are in the table
+missing=$(sql "SELECT reference || ' ' || email || ' ' || coalesce(json_extract(fields, '\$.arrival'), '') FROM registrations" |
+	while read -r ref mail arrival; do
+		grep -qF ">$ref<" "$TMP/report.html" && grep -qF ">$mail<" "$TMP/report.html" &&
+			{ [ -z "$arrival" ] || grep -qF ">$arrival<" "$TMP/report.html"; } || echo "$ref"
+	done)
+equal "the table has each registration's reference, address and arrival" "$missing" ""
 equal "the report is for its owner only (names and addresses)" "$(stat -c %a "$TMP/report.html")" 600
 check "report --html - writes the same page to stdout" \
 	sh -c "'$CONFMAIL' -c '$CONF' report --html - | cmp -s - '$TMP/report.html'"
