@@ -758,6 +758,9 @@ gint64 announce_latest(struct store *st, const char *document);
  *  "list": {active, disabled, unsubscribed, bounces},
  *  "queue": {queued, deferred, sent, failed}, "tickets": {open, overdue}}. */
 JsonObject *figures_collect(struct store *st, const struct config *cfg, const char *now);
+/* When a question still open counts as overdue at NOW ([tickets]
+ * remind_after hours before), as the store writes times. */
+char *figures_overdue_since(const struct config *cfg, const char *now);
 /* FN(ROW, DATA) for each registration (with STATUS, or all when NULL),
  * in the order registered: an object with the members
  * registration_columns() names (null when unknown), or only those in ONLY

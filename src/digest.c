@@ -227,15 +227,15 @@ digest_build(struct store *st, const struct config *cfg, const char *since_asked
 
 	static const char *const wait_cols[] = { "what", "who", "reference / subject" };
 	section(&d, "decisions", "Decisions waiting");
-	g_autofree char *waiting_sql = g_strdup_printf(
-		"SELECT 'late registration', coalesce(name, email), reference FROM registrations WHERE status = 'late'"
-		" UNION ALL SELECT 'waitlist', coalesce(name, email), reference FROM registrations WHERE status = 'waitlisted'"
-		" UNION ALL SELECT 'change from another address', coalesce(c.from_addr, '-'), r.reference"
-		"  FROM registration_changes c JOIN registrations r ON r.id = c.registration WHERE c.state = 'pending'"
-		" UNION ALL SELECT 'list post held', coalesce(author, '-'), subject FROM announcements WHERE status = 'held'"
-		" UNION ALL SELECT 'question unanswered', email, reference FROM tickets WHERE status = 'open'"
-		"  AND updated_at <= strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', '%s', '-%d hours')", now, cfg->remind_after);
-	rows_table(&d, st, waiting_sql, NULL, wait_cols);
+	g_autofree char *cutoff = figures_overdue_since(cfg, now);
+	rows_table(&d, st,
+		   "SELECT 'late registration', coalesce(name, email), reference FROM registrations WHERE status = 'late'"
+		   " UNION ALL SELECT 'waitlist', coalesce(name, email), reference FROM registrations WHERE status = 'waitlisted'"
+		   " UNION ALL SELECT 'change from another address', coalesce(c.from_addr, '-'), r.reference"
+		   "  FROM registration_changes c JOIN registrations r ON r.id = c.registration WHERE c.state = 'pending'"
+		   " UNION ALL SELECT 'list post held', coalesce(author, '-'), subject FROM announcements WHERE status = 'held'"
+		   " UNION ALL SELECT 'question unanswered', email, reference FROM tickets WHERE status = 'open'"
+		   "  AND updated_at <= ?1", cutoff, wait_cols);
 
 	section(&d, "status", "Registrations by status");
 	bars(&d, json_object_get_member(regs, "by_status"));

@@ -64,6 +64,15 @@ counts(struct store *st, const char *sql, const char *const *zero)
  * out of the JSON once (temp.fig) rather than once per figure. */
 #define ACTIVE "FROM temp.fig WHERE status <> 'cancelled'"
 
+char *
+figures_overdue_since(const struct config *cfg, const char *now)
+{
+	g_autoptr(GTimeZone) utc = g_time_zone_new_utc();
+	g_autoptr(GDateTime) at = g_date_time_new_from_iso8601(now, utc);
+	g_autoptr(GDateTime) before = at ? g_date_time_add_hours(at, -cfg->remind_after) : NULL;
+	return before ? g_date_time_format(before, "%Y-%m-%dT%H:%M:%SZ") : g_strdup(now);
+}
+
 JsonObject *
 figures_collect(struct store *st, const struct config *cfg, const char *now)
 {
@@ -146,12 +155,10 @@ figures_collect(struct store *st, const struct config *cfg, const char *now)
 	static const char *const states[] = { "queued", "deferred", "sent", "failed", NULL };
 	json_object_set_object_member(f, "queue", counts(st, "SELECT state, count(*) FROM outbox GROUP BY 1", states));
 	JsonObject *tickets = json_object_new();
-	g_autofree char *wait = g_strdup_printf("-%d hours", cfg->remind_after);
+	g_autofree char *cutoff = figures_overdue_since(cfg, now);
 	json_object_set_int_member(tickets, "open", one(st, "SELECT count(*) FROM tickets WHERE status = 'open'", NULL));
-	g_autofree char *overdue_sql = g_strdup_printf(
-		"SELECT count(*) FROM tickets WHERE status = 'open' AND updated_at <="
-		" strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', '%s', '%s')", now, wait);
-	json_object_set_int_member(tickets, "overdue", one(st, overdue_sql, NULL));
+	json_object_set_int_member(tickets, "overdue", one(st, "SELECT count(*) FROM tickets"
+							    " WHERE status = 'open' AND updated_at <= ?1", cutoff));
 	json_object_set_object_member(f, "tickets", tickets);
 	sqlite3_exec(store_db(st), "DROP TABLE IF EXISTS temp.fig", NULL, NULL, NULL);
 	return f;

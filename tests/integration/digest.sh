@@ -71,6 +71,10 @@ equal "digest: by status, country, funding and arrivals equal the counts made in
 check "digest: the changes, old -> new" grep -q -A2 '^Changes' "$TMP/digest.txt"
 check "digest: decisions waiting lists the late and pending ones" grep -q '^Decisions waiting' "$TMP/digest.txt"
 check "digest: hotel rooms per night" grep -q '^Hotel rooms per night' "$TMP/digest.txt"
+check "digest: no question is overdue right after it came" sh -c "! grep -q 'question unanswered' '$TMP/digest.txt'"
+CONFMAIL_NOW=2022-01-28T09:00:00Z "$CONFMAIL" -c "$CONF" digest --dry-run >"$TMP/later.eml"
+body "$TMP/later.eml" >"$TMP/later.txt"
+equal "digest: three days later, each open question is a decision waiting" "$(grep -c 'question unanswered' "$TMP/later.txt")" "$(sql "SELECT count(*) FROM tickets WHERE status = 'open'")"
 
 # In the organisers' language: Arabic headings, the HTML right to left.
 AR=$(conf_with digest language ar)
