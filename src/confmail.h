@@ -394,6 +394,17 @@ enum record_result messages_record(struct store *st, const struct message_row *r
 /* The key that identifies a message across redeliveries. */
 char *messages_dedup_key(const struct mail *m);
 
+/* deliver.c: one message recorded and acted on ---------------------------- */
+
+/* Parses RAW (dropping a leading mbox From_ line), takes its envelope from
+ * OPT_RECIPIENT and OPT_SENDER (NULL: the environment and the headers, as
+ * intake_envelope), classifies it, records it and acts on it in one
+ * transaction committed on ST.  RECORD_DUPLICATE when it was already there;
+ * RECORD_ERROR sets ERROR (code EX_TEMPFAIL when trying again may work). */
+enum record_result deliver(struct store *st, const struct config *cfg, const struct rules *r,
+			   GByteArray *raw, const char *opt_recipient, const char *opt_sender,
+			   GError **error);
+
 /* registry.c: registrations and their history ---------------------------- */
 
 struct registry_result {
