@@ -136,8 +136,7 @@ export(const struct config *cfg, struct store *st, const char *format, const cha
 			cm_err("registrations export: an xlsx file needs -o FILE");
 			return EX_USAGE;
 		}
-		g_autoptr(JsonObject) figures = figures_collect(st, cfg, now);
-		return xlsx_write(out, st, figures, &error) ? 0 : cm_fail(error);
+		return xlsx_write(out, st, cfg, now, &error) ? 0 : cm_fail(error);
 	}
 	if (strcmp(out, "-") == 0)
 		return fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0 ? 0 : EX_IOERR;

@@ -58,8 +58,7 @@ cmd_report(struct command_context *ctx, int argc, char **argv)
 		return rc;
 	store_for_scans(st);
 	g_autofree char *now = confmail_now_iso();
-	g_autoptr(JsonObject) figures = figures_collect(st, cfg, now);
-	g_autofree char *html = report_html(cfg, figures, st);
+	g_autofree char *html = report_html(cfg, st, now);
 	if (!write_report(html_path, html, &error))
 		return cm_fail(error);
 	return 0;

@@ -772,6 +772,14 @@ JsonObject *figures_collect(struct store *st, const struct config *cfg, const ch
 /* When a question still open counts as overdue at NOW ([tickets]
  * remind_after hours before), as the store writes times. */
 char *figures_overdue_since(const struct config *cfg, const char *now);
+/* figures_collect() started on a connection and a thread of its own, so
+ * that the caller writes its rows meanwhile, then waited for.  A job that
+ * could not start (NULL), or whose store would not open, is computed on ST
+ * at the join: the figures are there either way.  Both connections read
+ * the same committed state unless a delivery commits in between. */
+struct figures_job *figures_start(const struct config *cfg, const char *now);
+JsonObject *figures_join(struct figures_job *job, struct store *st, const struct config *cfg,
+			 const char *now);
 /* FN(ROW, DATA) for each registration (with STATUS, or all when NULL),
  * in the order registered: an object with the members
  * registration_columns() names (null when unknown), or only those in ONLY
@@ -809,16 +817,17 @@ JsonObject *privacy_export(struct store *st, const char *address);
 
 /* report.c: the organisers' one-page HTML report ------------------------- */
 
-/* A self-contained page (no network): FIGURES as SVG charts and the
+/* A self-contained page (no network): the figures at NOW as SVG charts and the
  * registrations of ST as a sortable table, names in any script shown in
  * their own direction. */
-char *report_html(const struct config *cfg, JsonObject *figures, struct store *st);
+char *report_html(const struct config *cfg, struct store *st, const char *now);
 
 /* xlsx.c: the spreadsheet (libxlsxwriter) -------------------------------- */
 
 /* PATH: a sheet of the registrations of ST (registration_columns()), then
- * a sheet per statistic of FIGURES. */
-gboolean xlsx_write(const char *path, struct store *st, JsonObject *figures, GError **error);
+ * a sheet per statistic of the figures at NOW. */
+gboolean xlsx_write(const char *path, struct store *st, const struct config *cfg, const char *now,
+		    GError **error);
 
 /* questions.c: the question desk ----------------------------------------- */
 

@@ -188,7 +188,11 @@ digest_build(struct store *st, const struct config *cfg, const char *since_asked
 	g_autofree char *last = last_until(st);
 	const char *since = since_asked ? since_asked : last ? last : "0000-00-00";
 	struct digest d = { g_string_new(NULL), g_string_new(NULL), ts, cfg->digest_language };
-	g_autoptr(JsonObject) f = figures_collect(st, cfg, now);
+	/* the CSV of everyone is written while the figures are counted */
+	struct figures_job *job = figures_start(cfg, now);
+	g_autoptr(GString) csv = g_string_new(NULL);
+	registrations_csv(st, csv);
+	g_autoptr(JsonObject) f = figures_join(job, st, cfg, now);
 	JsonObject *regs = json_object_get_object_member(f, "registrations");
 	JsonObject *by = json_object_get_object_member(regs, "by_status");
 	gint64 registered = json_object_get_int_member(by, "registered");
@@ -275,8 +279,6 @@ digest_build(struct store *st, const struct config *cfg, const char *since_asked
 	GMimeMultipart *mixed = g_mime_multipart_new_with_subtype("mixed");
 	g_mime_multipart_add(mixed, GMIME_OBJECT(alt));
 	g_object_unref(alt);
-	g_autoptr(GString) csv = g_string_new(NULL);
-	registrations_csv(st, csv);
 	GMimePart *att = g_mime_part_new_with_type("text", "csv");
 	g_mime_object_set_content_type_parameter(GMIME_OBJECT(att), "charset", "utf-8");
 	g_mime_part_set_filename(att, "registrations.csv");

@@ -394,10 +394,17 @@ summary(GString *out, JsonObject *figures)
 }
 
 /* One registration, a row of the table. */
+struct table_rows {
+	GString *out;
+	gint64 rows;
+};
+
 static void
 table_row(JsonObject *row, gpointer data)
 {
-	GString *out = data;
+	struct table_rows *t = data;
+	GString *out = t->out;
+	t->rows++;
 	g_string_append(out, "<tr>");
 	for (size_t c = 0; c < G_N_ELEMENTS(columns); c++) {
 		JsonNode *v = json_object_get_member(row, columns[c].member);
@@ -411,11 +418,12 @@ table_row(JsonObject *row, gpointer data)
 	g_string_append(out, "</tr>\n");
 }
 
-static void
-registrations_table(GString *out, struct store *st, gint64 n)
+/* The table of every registration into OUT; how many rows it has. */
+static gint64
+registrations_table(GString *out, struct store *st)
 {
-	g_string_append_printf(out, "<h2>Registrations (%" G_GINT64_FORMAT ")</h2>\n"
-			       "<table id=\"registrations\">\n<thead>\n<tr>", n);
+	struct table_rows t = { out, 0 };
+	g_string_append(out, "<table id=\"registrations\">\n<thead>\n<tr>");
 	for (size_t c = 0; c < G_N_ELEMENTS(columns); c++)
 		g_string_append_printf(out, "<th scope=\"col\"%s><button type=\"button\">%s</button></th>",
 				       c == 0 ? " aria-sort=\"ascending\"" : "", columns[c].heading);
@@ -425,13 +433,19 @@ registrations_table(GString *out, struct store *st, gint64 n)
 	for (size_t c = 0; c < G_N_ELEMENTS(columns); c++)
 		shown[c] = columns[c].member;
 	shown[G_N_ELEMENTS(columns)] = NULL;
-	registrations_each(st, NULL, shown, table_row, out);
+	registrations_each(st, NULL, shown, table_row, &t);
 	g_string_append(out, "</tbody>\n</table>\n");
+	return t.rows;
 }
 
 char *
-report_html(const struct config *cfg, JsonObject *figures, struct store *st)
+report_html(const struct config *cfg, struct store *st, const char *now)
 {
+	/* the table, the long part, is written while the figures are counted */
+	struct figures_job *job = figures_start(cfg, now);
+	g_autoptr(GString) rows_html = g_string_new(NULL);
+	gint64 rows = registrations_table(rows_html, st);
+	g_autoptr(JsonObject) figures = figures_join(job, st, cfg, now);
 	GString *out = g_string_new("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
 	/* Nothing may be fetched: the page must look the same offline, and
 	 * a name in it must never make a browser call out. */
@@ -454,8 +468,8 @@ report_html(const struct config *cfg, JsonObject *figures, struct store *st)
 	}
 	g_string_append(out, "</div>\n");
 
-	JsonObject *regs = json_object_get_object_member(figures, "registrations");
-	registrations_table(out, st, regs ? json_object_get_int_member(regs, "total") : 0);
+	g_string_append_printf(out, "<h2>Registrations (%" G_GINT64_FORMAT ")</h2>\n", rows);
+	g_string_append_len(out, rows_html->str, (gssize)rows_html->len);
 	g_string_append_printf(out, "<script>\n%s</script>\n</body>\n</html>\n", script);
 	return g_string_free(out, FALSE);
 }

@@ -1,7 +1,7 @@
 /*
  * xlsx.c - the organisers' spreadsheet: the registrations as one table
  * (bold frozen header, autofilter), then a two-column sheet per statistic
- * of figures_collect(), written with libxlsxwriter.  Text goes in as UTF-8,
+ * of the figures, written with libxlsxwriter.  Text goes in as UTF-8,
  * so names in Arabic or Kurdish arrive as typed; booleans are spreadsheet
  * booleans (TRUE/FALSE), so they sort and filter as such.
  */
@@ -249,13 +249,15 @@ statistic(JsonObject *figures, const char *parent, const char *member)
 }
 
 gboolean
-xlsx_write(const char *path, struct store *st, JsonObject *figures, GError **error)
+xlsx_write(const char *path, struct store *st, const struct config *cfg, const char *now,
+	   GError **error)
 {
 	if (!open_xlsxwriter(error))
 		return FALSE;
 	/* rows go out as they are written, strings inline: a hundred
 	 * thousand registrations without holding them all in memory */
-	lxw_workbook_options options = { .constant_memory = LXW_TRUE };
+	lxw_workbook_options options = { .constant_memory = LXW_TRUE, .tmpdir = (char *)"/dev/shm" };
+	g_autoptr(JsonObject) figures = NULL;
 	lxw_workbook *wb = workbook_new_opt(path, &options);
 	if (!wb) {
 		g_set_error(error, CONFMAIL_ERROR, EX_CANTCREAT, "%s: %s", path,
@@ -268,7 +270,10 @@ xlsx_write(const char *path, struct store *st, JsonObject *figures, GError **err
 	lxw_worksheet *ws = workbook_add_worksheet(wb, "Registrations");
 	if (!ws)
 		goto oom;
+	/* the figures are counted while the registrations are written */
+	struct figures_job *job = figures_start(cfg, now);
 	write_registrations(ws, st, bold);
+	figures = figures_join(job, st, cfg, now);
 	for (size_t i = 0; i < G_N_ELEMENTS(statistics); i++) {
 		if (!(ws = workbook_add_worksheet(wb, statistics[i].sheet)))
 			goto oom;
