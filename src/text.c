@@ -659,10 +659,10 @@ quoted(const char *line)
 	return *line == '>';
 }
 
-/* Case-folded text.  ASCII, Arabic script and punctuation (nearly every
- * line here) have no case beyond ASCII's, so they take the cheap way. */
-static char *
-fold_fast(const char *s)
+/* Whether S has no case beyond ASCII's: ASCII, Arabic script and
+ * punctuation, nearly every line here. */
+static bool
+caseless_beyond_ascii(const char *s)
 {
 	for (const char *p = s; *p; p = g_utf8_next_char(p)) {
 		if ((unsigned char)*p < 0x80)
@@ -671,9 +671,16 @@ fold_fast(const char *s)
 		bool caseless = (c >= 0x0600 && c <= 0x06FF) || (c >= 0x0750 && c <= 0x077F) ||
 		    (c >= 0x2000 && c <= 0x206F) || (c >= 0xFB50 && c <= 0xFEFF) || c == 0x00A0;
 		if (!caseless)
-			return g_utf8_casefold(s, -1);
+			return false;
 	}
-	return g_ascii_strdown(s, -1);
+	return true;
+}
+
+/* Case-folded text, the cheap way when there is no case beyond ASCII's. */
+static char *
+fold_fast(const char *s)
+{
+	return caseless_beyond_ascii(s) ? g_ascii_strdown(s, -1) : g_utf8_casefold(s, -1);
 }
 
 static bool
@@ -696,11 +703,16 @@ header_line(const char *line, const char **value)
 	if (!colon || colon == s || colon - s > 40)
 		return HDR_NONE;
 
-	g_autofree char *label = g_strndup(s, (gsize)(colon - s));
+	/* at most 40 bytes: on the stack, and folded only when it must be */
+	char label[41];
+	memcpy(label, s, (size_t)(colon - s));
+	label[colon - s] = '\0';
 	g_strstrip(label);
-	g_autofree char *folded = fold_fast(label);
+	bool ascii_case = caseless_beyond_ascii(label);
+	g_autofree char *folded = ascii_case ? NULL : g_utf8_casefold(label, -1);
 	for (size_t i = 0; i < G_N_ELEMENTS(header_labels); i++) {
-		if (strcmp(folded, header_labels[i].label) != 0)
+		if (ascii_case ? g_ascii_strcasecmp(label, header_labels[i].label) != 0
+			       : strcmp(folded, header_labels[i].label) != 0)
 			continue;
 		if (value)
 			*value = skip_decoration(colon + 1);
@@ -878,6 +890,12 @@ find_verb(const char *text, bool *at_end)
 static bool
 attribution_text(const char *text)
 {
+	/* nearly no line ends with ':': asked before any copy is made */
+	size_t len = strlen(text);
+	while (len && g_ascii_isspace(text[len - 1]))
+		len--;
+	if (!len || text[len - 1] != ':')
+		return false;
 	g_autofree char *t = fold_fast(text);
 	g_strstrip(t);
 	if (!g_str_has_suffix(t, ":") || g_utf8_strlen(t, -1) > 300)
