@@ -6,6 +6,7 @@
 #include "confmail.h"
 
 #include <stdio.h>
+#include <sys/stat.h>
 
 static bool
 no_arguments(const char *name, int argc, char **argv)
@@ -42,6 +43,31 @@ cmd_init(struct command_context *ctx, int argc, char **argv)
 	return 0;
 }
 
+/* The files that hold people's data or a secret must be the owner's
+ * alone.  confmail makes them so; a copy, a restore or a hand-made file
+ * may not be, and check says so (the secret and the passwords are also
+ * refused where they are used). */
+static void
+warn_loose_modes(const struct config *cfg)
+{
+	g_autofree char *wal = g_strconcat(cfg->database, "-wal", NULL);
+	g_autofree char *shm = g_strconcat(cfg->database, "-shm", NULL);
+	g_autofree char *secret = secret_path(cfg);
+	const char *const files[] = {
+		cfg->database, wal, shm, secret, cfg->transport_password_file,
+	};
+	struct stat sb;
+
+	for (size_t i = 0; i < G_N_ELEMENTS(files); i++)
+		if (files[i] && stat(files[i], &sb) == 0 && (sb.st_mode & 0077))
+			cm_err("warning: %s is open to others (mode %03o): chmod 600 it",
+			       files[i], (unsigned)(sb.st_mode & 0777));
+	g_autofree char *dir = g_path_get_dirname(cfg->database);
+	if (stat(dir, &sb) == 0 && (sb.st_mode & 0022))
+		cm_err("warning: %s, the database's directory, is writable by others (mode %03o):"
+		       " chmod go-w it", dir, (unsigned)(sb.st_mode & 0777));
+}
+
 int
 cmd_check(struct command_context *ctx, int argc, char **argv)
 {
@@ -71,6 +97,7 @@ cmd_check(struct command_context *ctx, int argc, char **argv)
 		cm_err("%s", (const char *)g_ptr_array_index(problems, i));
 	if (!templates_ok)
 		return EX_CONFIG;
+	warn_loose_modes(cfg);
 	g_autofree char *deadline = g_date_time_format_iso8601(cfg->registration_deadline);
 	printf("%s: OK\n  conference %s (%s)\n  registration until %s (%s)\n  database %s\n"
 	       "  rules %s: OK\n  templates %s: OK\n",

@@ -69,6 +69,7 @@ static const struct key_spec keys[] = {
 
 	{ "limits", "max_message_size", K_SIZE, F(max_message_size), "25M", false, NULL },
 	{ "limits", "max_replies_per_day", K_INT, F(max_replies_per_day), "10", false, "0:10000" },
+	{ "limits", "max_replies_per_hour", K_INT, F(max_replies_per_hour), "300", false, "0:1000000" },
 
 	{ "intake", "loop_id", K_STRING, F(loop_id), NULL, false, NULL },
 

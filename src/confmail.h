@@ -95,6 +95,7 @@ struct config {
 	/* [limits] */
 	gint64 max_message_size;
 	int max_replies_per_day;
+	int max_replies_per_hour;	/* to everyone together; 0: no limit */
 
 	/* [intake] */
 	char *loop_id;		/* our X-Loop value */
@@ -611,6 +612,8 @@ gboolean outbox_assemble(struct store *st, const guint8 *content, gsize len, con
 			 GHashTable *cache, GByteArray *out, GError **error);
 /* Automatic replies queued to RECIPIENT in the 24 hours before NOW. */
 gint64 outbox_replies_since(struct store *st, const char *recipient, const char *now);
+/* Replies (to anyone) queued in the hour before NOW. */
+gint64 outbox_replies_last_hour(struct store *st, const char *now);
 /* Records a reply not sent, and why (rate limit, machine, ...). */
 gboolean outbox_note_withheld(struct store *st, gint64 message, const char *recipient,
 			      const char *tmpl, const char *reason, const char *now,

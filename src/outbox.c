@@ -360,6 +360,24 @@ outbox_replies_since(struct store *st, const char *recipient, const char *now)
 	return n;
 }
 
+gint64
+outbox_replies_last_hour(struct store *st, const char *now)
+{
+	sqlite3_stmt *stmt = NULL;
+	gint64 n = 0;
+
+	if (sqlite3_prepare_v2(store_db(st),
+			       "SELECT count(*) FROM outbox WHERE kind = 'reply'"
+			       " AND created_at > strftime('%Y-%m-%dT%H:%M:%SZ', ?1, '-1 hour')",
+			       -1, &stmt, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(stmt, 1, now, -1, SQLITE_STATIC);
+		if (sqlite3_step(stmt) == SQLITE_ROW)
+			n = sqlite3_column_int64(stmt, 0);
+	}
+	sqlite3_finalize(stmt);
+	return n;
+}
+
 gboolean
 outbox_note_withheld(struct store *st, gint64 message, const char *recipient, const char *tmpl,
 		     const char *reason, const char *now, GError **error)

@@ -5,8 +5,9 @@
  * it reports was recorded.
  *
  * Never to a machine (RFC 3834, noreply.c), never more than
- * [limits] max_replies_per_day to one address: what is withheld is
- * recorded, with the reason, for the organisers.
+ * [limits] max_replies_per_day to one address nor max_replies_per_hour to
+ * everyone together: what is withheld is recorded, with the reason, for
+ * the organisers.
  */
 #include "confmail.h"
 
@@ -145,6 +146,10 @@ send(const struct reply_context *c, struct answer *a, gint64 registration, const
 		reason = "no address to answer";
 	else if (outbox_replies_since(c->st, a->to, c->now) >= c->cfg->max_replies_per_day)
 		reason = "max_replies_per_day reached";
+	/* a run of forged senders must not make us a backscatter source */
+	else if (c->cfg->max_replies_per_hour &&
+		 outbox_replies_last_hour(c->st, c->now) >= c->cfg->max_replies_per_hour)
+		reason = "max_replies_per_hour reached";
 	if (reason) {
 		*what = a->template;
 		return outbox_note_withheld(c->st, c->message, a->to, a->template, reason, c->now, error);

@@ -258,6 +258,10 @@ static const char *migrations[] = {
 	"  by TEXT,"
 	"  messages INTEGER NOT NULL"		/* how many were removed with it */
 	");",
+
+	/* 9: the replies of the last hour counted without a scan
+	 * ([limits] max_replies_per_hour, against backscatter) */
+	"CREATE INDEX outbox_by_kind ON outbox(kind, created_at);",
 };
 
 int
