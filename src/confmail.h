@@ -610,10 +610,10 @@ gboolean outbox_put_each(struct store *st, const struct outgoing *o, GMimeMessag
  * rows. */
 gboolean outbox_assemble(struct store *st, const guint8 *content, gsize len, const char *splices,
 			 GHashTable *cache, GByteArray *out, GError **error);
-/* Automatic replies queued to RECIPIENT in the 24 hours before NOW. */
-gint64 outbox_replies_since(struct store *st, const char *recipient, const char *now);
-/* Replies (to anyone) queued in the hour before NOW. */
-gint64 outbox_replies_last_hour(struct store *st, const char *now);
+/* Automatic replies queued to RECIPIENT (NULL: to anyone) since NOW
+ * moved by BACK, an SQLite modifier such as "-1 day". */
+gint64 outbox_replies_since(struct store *st, const char *recipient, const char *now,
+			    const char *back);
 /* Records a reply not sent, and why (rate limit, machine, ...). */
 gboolean outbox_note_withheld(struct store *st, gint64 message, const char *recipient,
 			      const char *tmpl, const char *reason, const char *now,

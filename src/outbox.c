@@ -342,35 +342,22 @@ outbox_assemble(struct store *st, const guint8 *content, gsize len, const char *
 }
 
 gint64
-outbox_replies_since(struct store *st, const char *recipient, const char *now)
+outbox_replies_since(struct store *st, const char *recipient, const char *now, const char *back)
 {
 	sqlite3_stmt *stmt = NULL;
 	gint64 n = 0;
+	/* two statements, so that each uses its own index */
+	const char *sql = recipient
+	    ? "SELECT count(*) FROM outbox WHERE kind = 'reply' AND recipient = ?3"
+	      " AND created_at > strftime('%Y-%m-%dT%H:%M:%SZ', ?1, ?2)"
+	    : "SELECT count(*) FROM outbox WHERE kind = 'reply'"
+	      " AND created_at > strftime('%Y-%m-%dT%H:%M:%SZ', ?1, ?2)";
 
-	if (sqlite3_prepare_v2(store_db(st),
-			       "SELECT count(*) FROM outbox WHERE kind = 'reply' AND recipient = ?1"
-			       " AND created_at > strftime('%Y-%m-%dT%H:%M:%SZ', ?2, '-1 day')",
-			       -1, &stmt, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(stmt, 1, recipient, -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 2, now, -1, SQLITE_STATIC);
-		if (sqlite3_step(stmt) == SQLITE_ROW)
-			n = sqlite3_column_int64(stmt, 0);
-	}
-	sqlite3_finalize(stmt);
-	return n;
-}
-
-gint64
-outbox_replies_last_hour(struct store *st, const char *now)
-{
-	sqlite3_stmt *stmt = NULL;
-	gint64 n = 0;
-
-	if (sqlite3_prepare_v2(store_db(st),
-			       "SELECT count(*) FROM outbox WHERE kind = 'reply'"
-			       " AND created_at > strftime('%Y-%m-%dT%H:%M:%SZ', ?1, '-1 hour')",
-			       -1, &stmt, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(store_db(st), sql, -1, &stmt, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(stmt, 1, now, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 2, back, -1, SQLITE_STATIC);
+		if (recipient)
+			sqlite3_bind_text(stmt, 3, recipient, -1, SQLITE_STATIC);
 		if (sqlite3_step(stmt) == SQLITE_ROW)
 			n = sqlite3_column_int64(stmt, 0);
 	}

@@ -144,11 +144,11 @@ send(const struct reply_context *c, struct answer *a, gint64 registration, const
 		reason = c->noreply;
 	else if (!compose_address_ok(a->to))
 		reason = "no address to answer";
-	else if (outbox_replies_since(c->st, a->to, c->now) >= c->cfg->max_replies_per_day)
+	else if (outbox_replies_since(c->st, a->to, c->now, "-1 day") >= c->cfg->max_replies_per_day)
 		reason = "max_replies_per_day reached";
 	/* a run of forged senders must not make us a backscatter source */
 	else if (c->cfg->max_replies_per_hour &&
-		 outbox_replies_last_hour(c->st, c->now) >= c->cfg->max_replies_per_hour)
+		 outbox_replies_since(c->st, NULL, c->now, "-1 hour") >= c->cfg->max_replies_per_hour)
 		reason = "max_replies_per_hour reached";
 	if (reason) {
 		*what = a->template;
