@@ -37,7 +37,8 @@ equal() {
 	if [ "$2" = "$3" ]; then ok "$1"; else notok "$1 (got '$2', want '$3')"; fi
 }
 
-sql() { sqlite3 -batch "$CONFMAIL_DATABASE" "$@"; }
+# with a busy timeout: a confmail at work may hold the write lock a moment
+sql() { sqlite3 -batch -cmd ".timeout 10000" "$CONFMAIL_DATABASE" "$@"; }
 
 # A copy of the sample configuration with KEY set to VALUE in GROUP.
 conf_with() {
