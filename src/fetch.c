@@ -78,15 +78,20 @@ pop3_failed(struct fetch_session *s, const char *doing, int r, int code, GError 
 	return false;
 }
 
-/* Verifies the certificate on STREAM before anything else is said. */
+/* Verifies the certificate on *STREAM before anything else is said; a
+ * server that fails is hung up on (*STREAM closed and NULL), not even
+ * told LOGOUT. */
 static bool
-verified(struct fetch_session *s, mailstream *stream, GError **error)
+verified(struct fetch_session *s, mailstream **stream, GError **error)
 {
-	g_autofree char *why = etpan_verify_peer(stream, s->cfg->fetch_host, s->cfg->fetch_ca_file);
-	if (why)
-		g_set_error(error, CONFMAIL_ERROR, EX_TEMPFAIL,
-			    "%s: %s; nothing was sent (no password, no command)", s->account, why);
-	return !why;
+	g_autofree char *why = etpan_verify_peer(*stream, s->cfg->fetch_host, s->cfg->fetch_ca_file);
+	if (!why)
+		return true;
+	mailstream_close(*stream);
+	*stream = NULL;
+	g_set_error(error, CONFMAIL_ERROR, EX_TEMPFAIL, "%s: %s; hung up without logging in",
+		    s->account, why);
+	return false;
 }
 
 /* The store: where each folder stands ------------------------------------ */
@@ -262,7 +267,7 @@ imap_open(struct fetch_session *s, const char *password, GError **error)
 	    (r = mailimap_socket_starttls_with_callback(s->imap, etpan_server_name, (void *)host)) !=
 	    MAILIMAP_NO_ERROR)
 		return imap_failed(s, "STARTTLS", r, 0, error);
-	if (strcmp(cfg->fetch_tls, "off") != 0 && !verified(s, s->imap->imap_stream, error))
+	if (strcmp(cfg->fetch_tls, "off") != 0 && !verified(s, &s->imap->imap_stream, error))
 		return false;
 	if ((r = mailimap_login(s->imap, cfg->fetch_user, password)) != MAILIMAP_NO_ERROR)
 		return imap_failed(s, "LOGIN", r, EX_NOPERM, error);
@@ -509,7 +514,7 @@ pop3_open(struct fetch_session *s, const char *password, GError **error)
 	    (r = mailpop3_socket_starttls_with_callback(s->pop, etpan_server_name, (void *)host)) !=
 	    MAILPOP3_NO_ERROR)
 		return pop3_failed(s, "STLS", r, 0, error);
-	if (strcmp(cfg->fetch_tls, "off") != 0 && !verified(s, s->pop->pop3_stream, error))
+	if (strcmp(cfg->fetch_tls, "off") != 0 && !verified(s, &s->pop->pop3_stream, error))
 		return false;
 	if ((r = mailpop3_user(s->pop, cfg->fetch_user)) != MAILPOP3_NO_ERROR ||
 	    (r = mailpop3_pass(s->pop, password)) != MAILPOP3_NO_ERROR)
