@@ -61,6 +61,9 @@ cmd_check(struct command_context *ctx, int argc, char **argv)
 	g_autoptr(routing) routes = routing_load(dir, &error);
 	if (!routes)
 		return cm_fail(error);
+	/* [fetch], when there is one: what fetching needs */
+	if (cfg->fetch_host && !config_check_fetch(cfg, &error))
+		return cm_fail(error);
 	g_autofree char *tdir = templates_default_dir();
 	g_autoptr(templates) ts = templates_open(tdir);
 	g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
