@@ -385,7 +385,10 @@ equal "d. the next run (Dovecot back) exits 0 ($(said))" "$rc" 0
 equal "d. ... all $TOTAL recorded, each once" "$(count messages)" "$TOTAL"
 check "d. ... at most the one message in flight delivered twice ($(count arrivals) arrivals)" \
 	test "$(count arrivals)" -le $((TOTAL + 1))
-equal "d. ... all moved, none left" "$(mbox dave count INBOX) $(mbox dave count Done)" "0 $TOTAL"
+# (a MOVE cut short by the kill may have copied without expunging: the
+# message is moved again by the next run, and Done holds it twice)
+equal "d. ... all moved, none left" "$(mbox dave count INBOX) $(mbox dave ids Done | LC_ALL=C sort -u | grep -c .)" \
+	"0 $TOTAL"
 
 # e. A certificate the configuration does not trust: refused before LOGIN.
 use_db e
