@@ -137,5 +137,7 @@ cmd_fetch(struct command_context *ctx, int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* a server gone mid-command is an error to report, not a reason to die */
+	signal(SIGPIPE, SIG_IGN);
 	return daemon ? run_daemon(cfg, st, r) : run_once(cfg, st, r);
 }
