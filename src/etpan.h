@@ -72,8 +72,6 @@ void etpan_server_name(struct mailstream_ssl_context *ctx, void *host);
 /* The first line of PATH, the password for [GROUP] password_file, which
  * only its owner may read; NULL and *WHY otherwise. */
 char *etpan_read_password(const char *group, const char *path, char **why);
-/* Whether HOST is this machine, where nothing sent can be overheard. */
-bool etpan_loopback(const char *host);
 
 /* etpan.c itself, which fills the table, says etpan.NAME */
 #ifndef ETPAN_TABLE
