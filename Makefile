@@ -7,7 +7,7 @@ PKG_CONFIG ?= pkg-config
 
 PKGS = gmime-3.0 sqlite3 libpcre2-8 json-glib-1.0 gmodule-2.0
 # libxml2, libxlsxwriter, libetpan and GnuTLS are opened at run time by
-# their sonames (src/text.c, src/xlsx.c, src/transport.c), not linked: the
+# their sonames (src/text.c, src/xlsx.c, src/etpan.c), not linked: the
 # intake runs once per delivered message and never needs them, and loading
 # them cost it more than half its start-up.  Only their headers are used.
 XML_CFLAGS := $(shell $(PKG_CONFIG) --cflags libxml-2.0) $(shell $(PKG_CONFIG) --cflags xlsxwriter) \

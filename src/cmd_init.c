@@ -54,7 +54,7 @@ warn_loose_modes(const struct config *cfg)
 	g_autofree char *shm = g_strconcat(cfg->database, "-shm", NULL);
 	g_autofree char *secret = secret_path(cfg);
 	const char *const files[] = {
-		cfg->database, wal, shm, secret, cfg->transport_password_file,
+		cfg->database, wal, shm, secret, cfg->transport_password_file, cfg->fetch_password_file,
 	};
 	struct stat sb;
 
@@ -86,6 +86,9 @@ cmd_check(struct command_context *ctx, int argc, char **argv)
 	 * not know sends that topic elsewhere, which may be meant: a note */
 	g_autoptr(routing) routes = routing_load(dir, &error);
 	if (!routes)
+		return cm_fail(error);
+	/* [fetch], when there is one: what fetching needs */
+	if (cfg->fetch_host && !config_check_fetch(cfg, &error))
 		return cm_fail(error);
 	g_autofree char *tdir = templates_default_dir();
 	g_autoptr(templates) ts = templates_open(tdir);

@@ -90,7 +90,8 @@ static const struct key_spec keys[] = {
 
 	{ "fetch", "protocol", K_ENUM, F(fetch_protocol), "imap", false, "imap|pop3" },
 	{ "fetch", "host", K_STRING, F(fetch_host), NULL, false, NULL },
-	{ "fetch", "port", K_INT, F(fetch_port), "993", false, "1:65535" },
+	/* unset: 993 (imap, implicit), 143 (imap), 995 (pop3, implicit), 110 */
+	{ "fetch", "port", K_INT, F(fetch_port), NULL, false, "1:65535" },
 	{ "fetch", "tls", K_ENUM, F(fetch_tls), "implicit", false, "implicit|starttls|off" },
 	{ "fetch", "ca_file", K_PATH, F(fetch_ca_file), NULL, false, NULL },
 	{ "fetch", "user", K_STRING, F(fetch_user), NULL, false, NULL },
@@ -98,6 +99,8 @@ static const struct key_spec keys[] = {
 	{ "fetch", "folder", K_STRING, F(fetch_folder), "INBOX", false, NULL },
 	{ "fetch", "after", K_ENUM, F(fetch_after), "flag", false, "move|flag|delete" },
 	{ "fetch", "processed_folder", K_STRING, F(fetch_processed_folder), NULL, false, NULL },
+	{ "fetch", "interval", K_INT, F(fetch_interval), "60", false, "1:86400" },
+	{ "fetch", "timeout", K_INT, F(fetch_timeout), "120", false, "1:3600" },
 };
 
 G_DEFINE_QUARK(confmail-error-quark, confmail_error)
@@ -456,6 +459,46 @@ config_load(const char *path, GError **error)
 	if (!cfg->loop_id)
 		cfg->loop_id = g_strdup(cfg->register_address);
 	return g_steal_pointer(&cfg);
+}
+
+gboolean
+config_check_fetch(const struct config *cfg, GError **error)
+{
+	static const char *const needed[] = { "host", "user", "password_file" };
+	const char *const values[] = { cfg->fetch_host, cfg->fetch_user, cfg->fetch_password_file };
+	for (size_t i = 0; i < G_N_ELEMENTS(needed); i++) {
+		if (!values[i] || !*values[i]) {
+			config_error(error, cfg->path, "fetch", NULL, "%s is required to fetch mail", needed[i]);
+			return FALSE;
+		}
+	}
+	bool pop3 = strcmp(cfg->fetch_protocol, "pop3") == 0;
+	/* POP3 knows no folders and no flags: a message taken is deleted.
+	 * An `after` written down for POP3 that says otherwise is a mistake. */
+	if (pop3 && strcmp(cfg->fetch_after, "delete") != 0 &&
+	    config_line_of(cfg->path, "fetch", "after") > 0) {
+		config_error(error, cfg->path, "fetch", "after",
+			     "POP3 can only delete what it has taken: 'delete', or leave it out");
+		return FALSE;
+	}
+	if (!pop3 && strcmp(cfg->fetch_after, "move") == 0 && !cfg->fetch_processed_folder) {
+		config_error(error, cfg->path, "fetch", "after",
+			     "'move' needs processed_folder, the folder to move messages to");
+		return FALSE;
+	}
+	if (!pop3 && cfg->fetch_processed_folder && strcmp(cfg->fetch_processed_folder, cfg->fetch_folder) == 0) {
+		config_error(error, cfg->path, "fetch", "processed_folder",
+			     "is the folder read from ('%s')", cfg->fetch_folder);
+		return FALSE;
+	}
+	/* The password never goes over the network in the clear. */
+	if (strcmp(cfg->fetch_tls, "off") == 0 && !etpan_loopback(cfg->fetch_host)) {
+		config_error(error, cfg->path, "fetch", "tls",
+			     "'off' only to this machine: %s would get the password in the clear",
+			     cfg->fetch_host);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 void

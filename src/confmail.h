@@ -11,6 +11,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 #include <gmime/gmime.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -127,6 +128,8 @@ struct config {
 	char *fetch_folder;
 	char *fetch_after;
 	char *fetch_processed_folder;
+	int fetch_interval;	/* seconds between looks without IDLE; at most, with it */
+	int fetch_timeout;	/* seconds, per exchange */
 };
 
 /* Loads and validates a configuration file.  On error, sets an EX_CONFIG
@@ -137,6 +140,10 @@ const char *config_default_path(void);
 /* The line (1-based) where KEY of GROUP is set in PATH, or 0. */
 int config_line_of(const char *path, const char *group, const char *key);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(config, config_free)
+/* What fetching needs beyond each key's own check: host, user and
+ * password_file; processed_folder for after = move; no move or flag with
+ * POP3; no tls = off but to this machine.  EX_CONFIG with file:line. */
+gboolean config_check_fetch(const struct config *cfg, GError **error);
 
 /* clock.c -------------------------------------------------------------- */
 
@@ -880,6 +887,45 @@ enum delivery transport_sendmail(const struct config *cfg, const char *from, cha
 /* Whether the connection is still open (a 421 or a hang-up closes it). */
 bool transport_smtp_alive(const struct smtp *t);
 
+/* fetch.c: intake from a hosted mailbox (IMAP or POP3) ------------------ */
+
+typedef struct fetch_session fetch_session;
+struct fetch_counts {
+	int recorded;		/* new messages */
+	int duplicates;		/* already recorded (a retry after a failure) */
+	int too_big;		/* over max_message_size, left on the server */
+};
+enum fetch_wait {
+	FETCH_AGAIN,		/* look again on this session */
+	FETCH_RECONNECT,	/* the session is over (POP3): log in again later */
+	FETCH_FAILED,		/* the connection failed: ERROR says how */
+};
+/* Connects to [fetch] host, verifies its certificate (tls implicit or
+ * starttls), logs in with the password in password_file (refused when
+ * others may read it) and, for IMAP, selects the folder.  NULL and ERROR
+ * otherwise: EX_CONFIG for the configuration, EX_NOPERM when the login is
+ * refused, EX_TEMPFAIL for the network and the server. */
+struct fetch_session *fetch_connect(const struct config *cfg, GError **error);
+/* Takes every message not yet taken, one at a time: deliver(), then, once
+ * committed, what [fetch] after says on the server.  Stops between
+ * messages when *STOP is set.  false and ERROR (EX_TEMPFAIL when it may
+ * work later) leave the message at hand on the server. */
+bool fetch_run(struct fetch_session *s, struct store *st, const struct rules *r,
+	       struct fetch_counts *counts, const volatile sig_atomic_t *stop, GError **error);
+/* Waits for new mail: IMAP IDLE when the server offers it (woken by the
+ * server), at most SECONDS, or until *STOP. */
+enum fetch_wait fetch_wait(struct fetch_session *s, int seconds, const volatile sig_atomic_t *stop,
+			   GError **error);
+/* "imap://user@host:port/folder", for messages. */
+const char *fetch_account(const struct fetch_session *s);
+void fetch_close(struct fetch_session *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(fetch_session, fetch_close)
+
+/* etpan.c: what SMTP, IMAP and POP3 share (the rest is in etpan.h) ------ */
+
+/* Whether HOST is this machine, where nothing sent can be overheard. */
+bool etpan_loopback(const char *host);
+
 /* json.c: output -------------------------------------------------------- */
 
 /* The FIELDS.md object for one parsed message, as a single line; FIELDS
@@ -900,6 +946,7 @@ struct command_context {
 
 int cmd_init(struct command_context *ctx, int argc, char **argv);
 int cmd_filter(struct command_context *ctx, int argc, char **argv);
+int cmd_fetch(struct command_context *ctx, int argc, char **argv);
 int cmd_parse(struct command_context *ctx, int argc, char **argv);
 int cmd_stats(struct command_context *ctx, int argc, char **argv);
 int cmd_queue(struct command_context *ctx, int argc, char **argv);

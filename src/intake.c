@@ -120,6 +120,8 @@ intake_envelope(struct envelope *env, const char *opt_recipient,
 		env->recipient_source = "$RECIPIENT";
 	} else if ((rcpt = mail_header(m, "Delivered-To"))) {
 		env->recipient_source = "Delivered-To";
+	} else if ((rcpt = mail_header(m, "X-Original-To"))) {
+		env->recipient_source = "X-Original-To";	/* Postfix's local(8) and virtual(8) */
 	}
 	env->recipient = NULL;
 	if (rcpt) {

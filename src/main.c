@@ -15,6 +15,7 @@ static const struct {
 } commands[] = {
 	{ "init", cmd_init, "create or migrate the database" },
 	{ "filter", cmd_filter, "intake of one message on stdin (MDA)" },
+	{ "fetch", cmd_fetch, "intake from an IMAP or POP3 mailbox (--once, --daemon)" },
 	{ "parse", cmd_parse, "dry run: one JSON object per file" },
 	{ "registrations", cmd_registrations, "list registrations, or show one with its history" },
 	{ "reprocess", cmd_reprocess, "re-run the rules over stored messages" },

@@ -259,7 +259,31 @@ static const char *migrations[] = {
 	"  messages INTEGER NOT NULL"		/* how many were removed with it */
 	");",
 
-	/* 9: the replies of the last hour counted without a scan
+	/* 9: what `confmail fetch` has taken from a mailbox: per IMAP folder
+	 * its UIDVALIDITY and the last UID recorded (a message is read once,
+	 * none is skipped), and the messages left on the server because they
+	 * are over [limits] max_message_size (each reported once) */
+	"CREATE TABLE fetch_state ("
+	"  host TEXT NOT NULL,"
+	"  user TEXT NOT NULL,"
+	"  folder TEXT NOT NULL,"
+	"  uidvalidity INTEGER NOT NULL,"
+	"  last_uid INTEGER NOT NULL,"
+	"  updated_at TEXT NOT NULL,"
+	"  PRIMARY KEY (host, user, folder)"
+	");"
+	"CREATE TABLE fetch_skipped ("
+	"  host TEXT NOT NULL,"
+	"  user TEXT NOT NULL,"
+	"  folder TEXT NOT NULL,"
+	"  id TEXT NOT NULL,"			/* IMAP: UIDVALIDITY/UID; POP3: the UIDL */
+	"  size INTEGER NOT NULL,"
+	"  at TEXT NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  PRIMARY KEY (host, user, folder, id)"
+	");",
+
+	/* 10: the replies of the last hour counted without a scan
 	 * ([limits] max_replies_per_hour, against backscatter) */
 	"CREATE INDEX outbox_by_kind ON outbox(kind, created_at);",
 };

@@ -5,6 +5,7 @@
  * a relay with libetpan, one session for many messages.
  */
 #include "confmail.h"
+#include "etpan.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,133 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
-#include <libetpan/libetpan.h>
-
-/*
- * libetpan and GnuTLS are opened when mail is to be sent over SMTP, not
- * linked: `confmail filter` runs once per delivered message and would
- * otherwise load them (with SASL, Berkeley DB, p11-kit...) for nothing,
- * about 10 ms of each delivery.  The table holds what this file calls;
- * below open_libraries() the libraries' own names call through it.
- */
-static struct {
-	mailsmtp *(*mailsmtp_new)(size_t, progress_function *);
-	void (*mailsmtp_free)(mailsmtp *);
-	void (*mailsmtp_set_timeout)(mailsmtp *, time_t);
-	int (*mailsmtp_socket_connect)(mailsmtp *, const char *, uint16_t);
-	int (*mailsmtp_ssl_connect_with_callback)(mailsmtp *, const char *, uint16_t,
-						  void (*)(struct mailstream_ssl_context *, void *), void *);
-	int (*mailsmtp_socket_starttls_with_callback)(mailsmtp *,
-						      void (*)(struct mailstream_ssl_context *, void *),
-						      void *);
-	int (*mailsmtp_data_message)(mailsmtp *, const char *, size_t);
-	const char *(*mailsmtp_strerror)(int);
-	int (*mailesmtp_auth_sasl)(mailsmtp *, const char *, const char *, const char *, const char *,
-				   const char *, const char *, const char *, const char *);
-	char *(*mailstream_read_line_remove_eol)(mailstream *, MMAPString *);
-	ssize_t (*mailstream_write)(mailstream *, const void *, size_t);
-	int (*mailstream_flush)(mailstream *);
-	int (*mailstream_close)(mailstream *);
-	mailstream_low *(*mailstream_get_low)(mailstream *);
-	void (*mailstream_low_set_timeout)(mailstream_low *, time_t);
-	carray *(*mailstream_get_certificate_chain)(mailstream *);
-	void (*mailstream_certificate_chain_free)(carray *);
-	int (*mailstream_ssl_set_server_name)(struct mailstream_ssl_context *, char *);
-	struct timeval *mailstream_network_delay;
-	int (*gnutls_x509_crt_init)(gnutls_x509_crt_t *);
-	int (*gnutls_x509_crt_import)(gnutls_x509_crt_t, const gnutls_datum_t *, gnutls_x509_crt_fmt_t);
-	void (*gnutls_x509_crt_deinit)(gnutls_x509_crt_t);
-	int (*gnutls_x509_trust_list_init)(gnutls_x509_trust_list_t *, unsigned);
-	void (*gnutls_x509_trust_list_deinit)(gnutls_x509_trust_list_t, unsigned);
-	int (*gnutls_x509_trust_list_add_trust_file)(gnutls_x509_trust_list_t, const char *, const char *,
-						     gnutls_x509_crt_fmt_t, unsigned, unsigned);
-	int (*gnutls_x509_trust_list_add_system_trust)(gnutls_x509_trust_list_t, unsigned, unsigned);
-	int (*gnutls_x509_trust_list_verify_crt2)(gnutls_x509_trust_list_t, gnutls_x509_crt_t *, unsigned,
-						  gnutls_typed_vdata_st *, unsigned, unsigned, unsigned *,
-						  gnutls_verify_output_function);
-	int (*gnutls_certificate_verification_status_print)(unsigned, gnutls_certificate_type_t,
-							    gnutls_datum_t *, unsigned);
-	gnutls_free_function *gnutls_free;
-} lib;
-
-/* Opens libetpan and GnuTLS once; false, and why, when one is missing. */
-static bool
-open_libraries(char **why)
-{
-	static GModule *etpan, *tls;
-	if (etpan && tls)
-		return true;
-#define SYM(m, name) { m, #name, (gpointer *)&lib.name }
-	struct {
-		GModule **module;
-		const char *name;
-		gpointer *slot;
-	} symbols[] = {
-		SYM(&etpan, mailsmtp_new), SYM(&etpan, mailsmtp_free), SYM(&etpan, mailsmtp_set_timeout),
-		SYM(&etpan, mailsmtp_socket_connect), SYM(&etpan, mailsmtp_ssl_connect_with_callback),
-		SYM(&etpan, mailsmtp_socket_starttls_with_callback), SYM(&etpan, mailsmtp_data_message),
-		SYM(&etpan, mailsmtp_strerror), SYM(&etpan, mailesmtp_auth_sasl),
-		SYM(&etpan, mailstream_read_line_remove_eol), SYM(&etpan, mailstream_write),
-		SYM(&etpan, mailstream_flush), SYM(&etpan, mailstream_close), SYM(&etpan, mailstream_get_low),
-		SYM(&etpan, mailstream_low_set_timeout), SYM(&etpan, mailstream_get_certificate_chain),
-		SYM(&etpan, mailstream_certificate_chain_free), SYM(&etpan, mailstream_ssl_set_server_name),
-		SYM(&etpan, mailstream_network_delay),
-		SYM(&tls, gnutls_x509_crt_init), SYM(&tls, gnutls_x509_crt_import),
-		SYM(&tls, gnutls_x509_crt_deinit), SYM(&tls, gnutls_x509_trust_list_init),
-		SYM(&tls, gnutls_x509_trust_list_deinit), SYM(&tls, gnutls_x509_trust_list_add_trust_file),
-		SYM(&tls, gnutls_x509_trust_list_add_system_trust), SYM(&tls, gnutls_x509_trust_list_verify_crt2),
-		SYM(&tls, gnutls_certificate_verification_status_print), SYM(&tls, gnutls_free),
-	};
-#undef SYM
-	if (!etpan)
-		etpan = g_module_open(LIBETPAN_SONAME, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
-	if (!tls)
-		tls = g_module_open(LIBGNUTLS_SONAME, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
-	const char *missing = !etpan ? LIBETPAN_SONAME : !tls ? LIBGNUTLS_SONAME : NULL;
-	for (size_t i = 0; !missing && i < G_N_ELEMENTS(symbols); i++)
-		if (!g_module_symbol(*symbols[i].module, symbols[i].name, symbols[i].slot))
-			missing = symbols[i].name;
-	if (missing) {
-		*why = g_strdup_printf("SMTP needs %s: %s", missing, g_module_error());
-		g_clear_pointer(&etpan, g_module_close);
-		g_clear_pointer(&tls, g_module_close);
-		return false;
-	}
-	return true;
-}
-
-#define mailsmtp_new lib.mailsmtp_new
-#define mailsmtp_free lib.mailsmtp_free
-#define mailsmtp_set_timeout lib.mailsmtp_set_timeout
-#define mailsmtp_socket_connect lib.mailsmtp_socket_connect
-#define mailsmtp_ssl_connect_with_callback lib.mailsmtp_ssl_connect_with_callback
-#define mailsmtp_socket_starttls_with_callback lib.mailsmtp_socket_starttls_with_callback
-#define mailsmtp_data_message lib.mailsmtp_data_message
-#define mailsmtp_strerror lib.mailsmtp_strerror
-#define mailesmtp_auth_sasl lib.mailesmtp_auth_sasl
-#define mailstream_read_line_remove_eol lib.mailstream_read_line_remove_eol
-#define mailstream_write lib.mailstream_write
-#define mailstream_flush lib.mailstream_flush
-#define mailstream_close lib.mailstream_close
-#define mailstream_get_low lib.mailstream_get_low
-#define mailstream_low_set_timeout lib.mailstream_low_set_timeout
-#define mailstream_get_certificate_chain lib.mailstream_get_certificate_chain
-#define mailstream_certificate_chain_free lib.mailstream_certificate_chain_free
-#define mailstream_ssl_set_server_name lib.mailstream_ssl_set_server_name
-#define mailstream_network_delay (*lib.mailstream_network_delay)
-#define gnutls_x509_crt_init lib.gnutls_x509_crt_init
-#define gnutls_x509_crt_import lib.gnutls_x509_crt_import
-#define gnutls_x509_crt_deinit lib.gnutls_x509_crt_deinit
-#define gnutls_x509_trust_list_init lib.gnutls_x509_trust_list_init
-#define gnutls_x509_trust_list_deinit lib.gnutls_x509_trust_list_deinit
-#define gnutls_x509_trust_list_add_trust_file lib.gnutls_x509_trust_list_add_trust_file
-#define gnutls_x509_trust_list_add_system_trust lib.gnutls_x509_trust_list_add_system_trust
-#define gnutls_x509_trust_list_verify_crt2 lib.gnutls_x509_trust_list_verify_crt2
-#define gnutls_certificate_verification_status_print lib.gnutls_certificate_verification_status_print
-#define gnutls_free (*lib.gnutls_free)
 
 static gboolean
 make_dirs(const char *maildir, GError **error)
@@ -337,106 +211,6 @@ greet(struct smtp *t, const char *name)
 	return code;
 }
 
-/* Whether HOST is this machine, where a password and a message cannot be
- * overheard without TLS. */
-static bool
-loopback(const char *host)
-{
-	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 ||
-	    g_ascii_strcasecmp(host, "localhost") == 0;
-}
-
-/* The relay's certificate chain, verified against [transport] ca_file or
- * the system's CA store, for HOST (name or address).  Debian's libetpan
- * does not verify: a relay that cannot prove who it is never gets a
- * message or a password.  NULL when verified, else why not. */
-static char *
-verify_peer(mailstream *stream, const char *host, const char *ca_file)
-{
-	carray *chain = mailstream_get_certificate_chain(stream);
-	if (!chain || carray_count(chain) == 0) {
-		if (chain)
-			mailstream_certificate_chain_free(chain);
-		return g_strdup("the relay sent no certificate");
-	}
-	unsigned n = carray_count(chain) < 16 ? carray_count(chain) : 16, imported = 0;
-	gnutls_x509_crt_t crts[16];
-	for (; imported < n; imported++) {
-		MMAPString *der = carray_get(chain, imported);
-		gnutls_datum_t d = { (unsigned char *)der->str, (unsigned)der->len };
-		if (gnutls_x509_crt_init(&crts[imported]) < 0)
-			break;
-		if (gnutls_x509_crt_import(crts[imported], &d, GNUTLS_X509_FMT_DER) < 0) {
-			gnutls_x509_crt_deinit(crts[imported]);
-			break;
-		}
-	}
-	mailstream_certificate_chain_free(chain);
-	char *why = NULL;
-	gnutls_x509_trust_list_t trust = NULL;
-	int r = imported == n ? gnutls_x509_trust_list_init(&trust, 0) : -1;
-	if (r < 0)
-		why = g_strdup("the relay's certificate could not be read");
-	else if (ca_file)
-		r = gnutls_x509_trust_list_add_trust_file(trust, ca_file, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
-	else
-		r = gnutls_x509_trust_list_add_system_trust(trust, 0, 0);
-	if (!why && r <= 0)
-		why = g_strdup_printf("no trusted certificates in %s", ca_file ? ca_file : "the system CA store");
-	unsigned status = 0;
-	gnutls_typed_vdata_st data[] = {
-		{ GNUTLS_DT_DNS_HOSTNAME, (unsigned char *)host, 0 },
-		{ GNUTLS_DT_KEY_PURPOSE_OID, (unsigned char *)GNUTLS_KP_TLS_WWW_SERVER, 0 },
-	};
-	if (!why && gnutls_x509_trust_list_verify_crt2(trust, crts, n, data, 2, 0, &status, NULL) < 0)
-		why = g_strdup("the relay's certificate could not be verified");
-	if (!why && status) {
-		gnutls_datum_t out = { NULL, 0 };
-		gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0);
-		why = g_strdup_printf("the relay's certificate for %s is not trusted (%s)", host,
-				      out.data ? (char *)out.data : "?");
-		gnutls_free(out.data);
-	}
-	if (trust)
-		gnutls_x509_trust_list_deinit(trust, 1);
-	for (unsigned i = 0; i < imported; i++)
-		gnutls_x509_crt_deinit(crts[i]);
-	return why;
-}
-
-/* Names the relay in the TLS handshake (SNI), unless it is an address. */
-static void
-set_server_name(struct mailstream_ssl_context *ctx, void *host)
-{
-	if (!g_hostname_is_ip_address(host))
-		mailstream_ssl_set_server_name(ctx, host);
-}
-
-/* The password: the first line of [transport] password_file, which only
- * its owner may read. */
-static char *
-read_password(const char *path, char **why)
-{
-	struct stat st;
-	g_autofree char *text = NULL;
-	g_autoptr(GError) error = NULL;
-	if (stat(path, &st) != 0) {
-		*why = g_strdup_printf("[transport] password_file %s: %s", path, g_strerror(errno));
-		return NULL;
-	}
-	if (st.st_mode & 0077) {
-		*why = g_strdup_printf("[transport] password_file %s: readable by others (mode %03o);"
-				       " chmod 600 it", path, (unsigned)(st.st_mode & 0777));
-		return NULL;
-	}
-	if (!g_file_get_contents(path, &text, NULL, &error)) {
-		*why = g_strdup_printf("[transport] password_file: %s", error->message);
-		return NULL;
-	}
-	text[strcspn(text, "\r\n")] = '\0';
-	return g_steal_pointer(&text);
-}
-
 static bool
 authenticate(struct smtp *t, const struct config *cfg, bool tls, char **why)
 {
@@ -444,7 +218,7 @@ authenticate(struct smtp *t, const struct config *cfg, bool tls, char **why)
 		*why = g_strdup("[transport] user is set but password_file is not");
 		return false;
 	}
-	if (!tls && !loopback(t->host)) {
+	if (!tls && !etpan_loopback(t->host)) {
 		*why = g_strdup_printf("%s: no TLS, and a password is never sent in the clear", t->host);
 		return false;
 	}
@@ -460,7 +234,7 @@ authenticate(struct smtp *t, const struct config *cfg, bool tls, char **why)
 				       t->auth ? t->auth : "none");
 		return false;
 	}
-	g_autofree char *password = read_password(cfg->transport_password_file, why);
+	g_autofree char *password = etpan_read_password("transport", cfg->transport_password_file, why);
 	if (!password)
 		return false;
 	int r = mailesmtp_auth_sasl(t->session, mech, t->host, NULL, NULL, cfg->transport_user,
@@ -499,7 +273,7 @@ transport_smtp_close(struct smtp *t)
 struct smtp *
 transport_smtp_open(const struct config *cfg, char **why)
 {
-	if (!open_libraries(why))
+	if (!etpan_open("SMTP", why))
 		return NULL;
 	struct smtp *t = g_new0(struct smtp, 1);
 	const char *host = cfg->transport_host;
@@ -517,7 +291,7 @@ transport_smtp_open(const struct config *cfg, char **why)
 	mailsmtp_set_timeout(t->session, cfg->transport_timeout);
 	mailstream_network_delay.tv_sec = cfg->transport_timeout;
 	mailstream_network_delay.tv_usec = 0;
-	int r = implicit ? mailsmtp_ssl_connect_with_callback(t->session, host, port, set_server_name,
+	int r = implicit ? mailsmtp_ssl_connect_with_callback(t->session, host, port, etpan_server_name,
 							     (void *)host)
 	    : mailsmtp_socket_connect(t->session, host, port);
 	if (r != MAILSMTP_NO_ERROR) {
@@ -525,7 +299,7 @@ transport_smtp_open(const struct config *cfg, char **why)
 				       mailsmtp_strerror(r));
 		goto fail;
 	}
-	if (implicit && (*why = verify_peer(t->session->stream, host, cfg->transport_ca_file)))
+	if (implicit && (*why = etpan_verify_peer(t->session->stream, host, cfg->transport_ca_file)))
 		goto fail;
 	int code = greet(t, name);
 	if (code != 250) {
@@ -535,7 +309,7 @@ transport_smtp_open(const struct config *cfg, char **why)
 	}
 	bool tls = implicit;
 	if (!implicit && strcmp(policy, "off") != 0 && t->starttls) {
-		r = mailsmtp_socket_starttls_with_callback(t->session, set_server_name, (void *)host);
+		r = mailsmtp_socket_starttls_with_callback(t->session, etpan_server_name, (void *)host);
 		if (r != MAILSMTP_NO_ERROR) {
 			*why = g_strdup_printf("%s: STARTTLS: %d %s", host, t->session->response_code,
 					       mailsmtp_strerror(r));
@@ -544,7 +318,7 @@ transport_smtp_open(const struct config *cfg, char **why)
 		/* "opportunistic" protects against someone listening, not
 		 * against someone in the middle; "required" against both */
 		if (strcmp(policy, "required") == 0 &&
-		    (*why = verify_peer(t->session->stream, host, cfg->transport_ca_file)))
+		    (*why = etpan_verify_peer(t->session->stream, host, cfg->transport_ca_file)))
 			goto fail;
 		tls = true;
 		if ((code = greet(t, name)) != 250) {

@@ -3,7 +3,7 @@
 source "$(dirname "$0")/lib.sh"
 
 expect_rc 0 "init creates the database" "$CONFMAIL" init
-equal "schema is at the latest version" "$(sql 'PRAGMA user_version')" 9
+equal "schema is at the latest version" "$(sql 'PRAGMA user_version')" 10
 equal "database is in WAL mode" "$(sql 'PRAGMA journal_mode')" wal
 equal "database is readable by its owner only" "$(stat -c %a "$CONFMAIL_DATABASE")" 600
 

@@ -99,4 +99,43 @@ smtp_tls_security_level = none
 END
 }
 
+# test_ca DIR: a throwaway CA made now, never kept: DIR/ca.pem, DIR/ca.key.
+# test_cert DIR NAME SAN: DIR/NAME.pem and DIR/NAME.key, a server
+# certificate for SAN ("DNS:localhost, IP:127.0.0.1") signed by that CA.
+test_newkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+test_ca() {
+	mkdir -p "$1" && test_newkey "$1/ca.key" &&
+		openssl req -new -x509 -key "$1/ca.key" -subj "/CN=confmail test CA" -days 30 \
+			-addext "basicConstraints = critical, CA:TRUE" \
+			-addext "keyUsage = critical, keyCertSign, cRLSign" -out "$1/ca.pem" 2>/dev/null
+}
+test_cert() {
+	test_newkey "$1/$2.key" &&
+		openssl req -new -key "$1/$2.key" -subj "/CN=$2" -out "$1/$2.csr" 2>/dev/null &&
+		printf '%s\n' "subjectAltName = $3" "basicConstraints = critical, CA:FALSE" \
+			"keyUsage = critical, digitalSignature" "extendedKeyUsage = serverAuth" \
+			"subjectKeyIdentifier = hash" "authorityKeyIdentifier = keyid" >"$1/$2.ext" &&
+		openssl x509 -req -in "$1/$2.csr" -CA "$1/ca.pem" -CAkey "$1/ca.key" -CAcreateserial \
+			-days 30 -extfile "$1/$2.ext" -out "$1/$2.pem" 2>/dev/null
+}
+
+# free_ports N: N distinct free TCP ports on 127.0.0.1, the kernel's choice,
+# all held until all are known.
+free_ports() {
+	python3 -c '
+import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])' "$1"
+}
+
+# wait_port PORT: until something listens on 127.0.0.1:PORT (at most 5 s).
+wait_port() {
+	for _ in $(seq 50); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 finish() { exit $((failures > 0)); }

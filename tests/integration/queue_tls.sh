@@ -25,12 +25,7 @@ if ! postconf -a 2>/dev/null | grep -qx cyrus || ! compgen -G '/usr/lib/*/sasl2/
 	finish
 fi
 export CONFMAIL_NOW=2022-01-25T09:00:00Z
-# Four distinct free ports: the kernel picks them, all held until all known.
-read -r S1 S2 S3 SINKPORT < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(4)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])')
+read -r S1 S2 S3 SINKPORT < <(free_ports 4)
 # Postfix's daemons run as postfix and must reach the files under $TMP.
 chmod 755 "$TMP"
 P=$TMP/pfx
@@ -40,25 +35,9 @@ sink=
 
 # --- A throwaway CA and two server certificates, made now, never kept ------
 T=$TMP/tls
-mkdir -p "$T"
-newkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-# servercert NAME SAN: a certificate for SAN signed by the test CA
-servercert() {
-	newkey "$T/$1.key"
-	openssl req -new -key "$T/$1.key" -subj "/CN=$1" -out "$T/$1.csr" 2>/dev/null &&
-		printf '%s\n' "subjectAltName = $2" "basicConstraints = critical, CA:FALSE" \
-			"keyUsage = critical, digitalSignature" "extendedKeyUsage = serverAuth" \
-			"subjectKeyIdentifier = hash" "authorityKeyIdentifier = keyid" >"$T/$1.ext" &&
-		openssl x509 -req -in "$T/$1.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
-			-days 30 -extfile "$T/$1.ext" -out "$T/$1.pem" 2>/dev/null
-}
 CA=$T/ca.pem
-if ! { newkey "$T/ca.key" &&
-	openssl req -new -x509 -key "$T/ca.key" -subj "/CN=confmail test CA" -days 30 \
-		-addext "basicConstraints = critical, CA:TRUE" \
-		-addext "keyUsage = critical, keyCertSign, cRLSign" -out "$CA" 2>/dev/null &&
-	servercert localhost "DNS:localhost, IP:127.0.0.1" &&
-	servercert relay.invalid "DNS:relay.invalid"; }; then
+if ! { test_ca "$T" && test_cert "$T" localhost "DNS:localhost, IP:127.0.0.1" &&
+	test_cert "$T" relay.invalid "DNS:relay.invalid"; }; then
 	notok "openssl makes a test CA and server certificates"
 	finish
 fi
@@ -120,10 +99,7 @@ if ! postfix -c "$P/etc" start >"$TMP/out" 2>&1; then
 	finish
 fi
 for port in $S1 $S2 $S3 $SINKPORT; do
-	for _ in $(seq 50); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-		sleep 0.1
-	done
+	wait_port "$port"
 done
 
 # --- Precondition: the server side does what the cases below assume -------

@@ -148,6 +148,55 @@ test_database_override(void **state)
 	assert_string_equal(cfg->database, "/tmp/override.sqlite");
 }
 
+/* [fetch]: each key checks itself; config_check_fetch what needs several */
+static void
+check_fetch(const char *keys, const char *want)
+{
+	g_autofree char *text = g_strconcat(minimal, "[fetch]\n", keys, NULL);
+	g_autofree char *path = write_conf(text);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(config) cfg = config_load(path, &error);
+	assert_non_null(cfg);
+	gboolean ok = config_check_fetch(cfg, &error);
+	if (!want) {
+		assert_true(ok);
+	} else {
+		assert_false(ok);
+		assert_int_equal(error->code, EX_CONFIG);
+		assert_true(g_str_has_prefix(error->message, path));
+		assert_non_null(strstr(error->message, want));
+	}
+	unlink(path);
+}
+
+static void
+test_fetch_keys(void **state)
+{
+	(void)state;
+	g_autofree char *path = write_conf(minimal);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(config) cfg = config_load(path, &error);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->fetch_port, 0);	/* the protocol's own */
+	assert_int_equal(cfg->fetch_interval, 60);
+	assert_string_equal(cfg->fetch_after, "flag");
+	unlink(path);
+	const char *login = "host = imap.t.example\nuser = u\npassword_file = pw\n";
+	g_autofree char *move = g_strconcat(login, "after = move\n", NULL);
+	g_autofree char *moved = g_strconcat(move, "processed_folder = Done\n", NULL);
+	g_autofree char *pop_flag = g_strconcat(login, "protocol = pop3\nafter = flag\n", NULL);
+	g_autofree char *pop = g_strconcat(login, "protocol = pop3\n", NULL);
+	g_autofree char *clear = g_strconcat(login, "tls = off\n", NULL);
+	check_fetch(login, NULL);
+	check_fetch(moved, NULL);
+	check_fetch(pop, NULL);
+	check_fetch("host = imap.t.example\nuser = u\n", "password_file is required");
+	check_fetch(move, "processed_folder");
+	check_fetch(pop_flag, "POP3 can only delete");
+	check_fetch(clear, "in the clear");
+	check_fetch("host = localhost\nuser = u\npassword_file = pw\ntls = off\n", NULL);
+}
+
 int
 main(void)
 {
@@ -158,6 +207,7 @@ main(void)
 		cmocka_unit_test(test_bad_values_name_line_and_expectation),
 		cmocka_unit_test(test_line_of),
 		cmocka_unit_test(test_database_override),
+		cmocka_unit_test(test_fetch_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
