@@ -570,6 +570,40 @@ start_message(const struct config *cfg, const char *subject, char **mid)
 	return msg;
 }
 
+/* One attachment of a message too big to forward: "name (type)". */
+static void
+list_attachment(GMimeObject *parent, GMimeObject *part, gpointer data)
+{
+	(void)parent;
+	if (!GMIME_IS_PART(part))
+		return;
+	const char *name = g_mime_part_get_filename(GMIME_PART(part));
+	/* the text read above is no attachment; a named file is */
+	if (!name && GMIME_IS_TEXT_PART(part))
+		return;
+	g_autofree char *type = g_mime_content_type_get_mime_type(g_mime_object_get_content_type(part));
+	g_autofree char *safe = name ? header_safe(name, 120) : NULL;
+	g_string_append_printf(data, "    %s (%s)\n", safe ? safe : "unnamed", type);
+}
+
+/* TEXT, and why the message M is not attached whole: a relay refuses a
+ * mail that size (Postfix's default limit is 10 MB), and the organisers
+ * need its words, not its files, to decide. */
+static char *
+too_big_note(const char *text, const struct mail *m)
+{
+	GString *s = g_string_new(text);
+	g_string_append_printf(s, "\nThe message is %.1f MB, over [limits] forward_whole_max: its header and"
+			       "\ntext are attached; the whole is kept in the database (confmail messages"
+			       "\nlist, then confmail messages raw ID), with what it carried:\n",
+			       (double)m->size / (1024.0 * 1024.0));
+	gsize before = s->len;
+	g_mime_message_foreach(m->message, list_attachment, s);
+	if (s->len == before)
+		g_string_append(s, "    nothing but text\n");
+	return g_string_free(s, FALSE);
+}
+
 GMimeMessage *
 compose_forward(const struct config *cfg, const struct mail *m, const struct staff_mail *sm,
 		char **message_id)
@@ -584,14 +618,31 @@ compose_forward(const struct config *cfg, const struct mail *m, const struct sta
 	g_mime_object_set_header(top, "Auto-Submitted", "auto-generated", NULL);
 	g_mime_object_set_header(top, "X-Loop", cfg->loop_id, NULL);
 
-	GMimePart *note = text_part("plain", sm->text);
+	bool whole = m && m->message &&
+	    (!cfg->forward_whole_max || (gint64)m->size <= cfg->forward_whole_max);
+	g_autofree char *text = whole || !m || !m->message ? g_strdup(sm->text) : too_big_note(sm->text, m);
+	GMimePart *note = text_part("plain", text);
 	if (m && m->message) {
-		/* the participant's own message, whole */
 		GMimeMultipart *mixed = g_mime_multipart_new_with_subtype("mixed");
 		g_mime_multipart_add(mixed, GMIME_OBJECT(note));
-		GMimeMessagePart *original = g_mime_message_part_new_with_message("rfc822", m->message);
-		g_mime_multipart_add(mixed, GMIME_OBJECT(original));
-		g_object_unref(original);
+		if (whole) {
+			/* the participant's own message, whole */
+			GMimeMessagePart *original = g_mime_message_part_new_with_message("rfc822", m->message);
+			g_mime_multipart_add(mixed, GMIME_OBJECT(original));
+			g_object_unref(original);
+		} else {
+			/* its header and its text; the rest stays in the database */
+			g_autofree char *head = g_mime_object_get_headers(GMIME_OBJECT(m->message), NULL);
+			GMimePart *headers = text_part("rfc822-headers", head);
+			g_mime_multipart_add(mixed, GMIME_OBJECT(headers));
+			g_object_unref(headers);
+			if (m->body) {
+				GMimePart *body = text_part(m->body_type && strcmp(m->body_type, "text/html") == 0
+							    ? "html" : "plain", m->body);
+				g_mime_multipart_add(mixed, GMIME_OBJECT(body));
+				g_object_unref(body);
+			}
+		}
 		g_mime_message_set_mime_part(msg, GMIME_OBJECT(mixed));
 		g_object_unref(mixed);
 	} else {

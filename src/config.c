@@ -68,6 +68,7 @@ static const struct key_spec keys[] = {
 	{ "store", "busy_timeout_ms", K_INT, F(busy_timeout_ms), "10000", false, "0:600000" },
 
 	{ "limits", "max_message_size", K_SIZE, F(max_message_size), "25M", false, NULL },
+	{ "limits", "forward_whole_max", K_SIZE, F(forward_whole_max), "10M", false, NULL },
 	{ "limits", "max_replies_per_day", K_INT, F(max_replies_per_day), "10", false, "0:10000" },
 	{ "limits", "max_replies_per_hour", K_INT, F(max_replies_per_hour), "300", false, "0:1000000" },
 

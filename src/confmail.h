@@ -95,6 +95,7 @@ struct config {
 
 	/* [limits] */
 	gint64 max_message_size;
+	gint64 forward_whole_max;	/* larger: header and text forwarded, not all */
 	int max_replies_per_day;
 	int max_replies_per_hour;	/* to everyone together; 0: no limit */
 
@@ -532,7 +533,8 @@ struct staff_mail {
 	char *const *to;		/* NULL-terminated */
 	const char *reply_to;		/* tickets+REF@..., or NULL */
 };
-/* SM's TEXT, then M (if any) attached whole as message/rfc822. */
+/* SM's TEXT, then M (if any) attached whole as message/rfc822; over
+ * [limits] forward_whole_max, its header and text only, its files named. */
 GMimeMessage *compose_forward(const struct config *cfg, const struct mail *m,
 			      const struct staff_mail *sm, char **message_id);
 /* A coordinator's answer, relayed to a participant from the conference. */

@@ -198,6 +198,27 @@ equal "late: the participant gets the 'late' answer, each organiser the registra
 sql "SELECT content FROM outbox WHERE kind = 'forward' LIMIT 1" >"$TMP/fwd.eml"
 check "late: the forward carries the participant's message whole (message/rfc822)" grep -q '^Content-Type: message/rfc822' "$TMP/fwd.eml"
 check "late: ... and is itself marked automatic" grep -q '^Auto-Submitted: auto-generated' "$TMP/fwd.eml"
+# One over [limits] forward_whole_max (here 2K): its header and text go,
+# its files are named, the whole stays in the database.
+SMALL=$(conf_with limits forward_whole_max 2K)
+sed -i "s|^maildir = .*|maildir = $TMP/late.outbox|" "$SMALL"
+{ reg big@example.org "Registration" "$FORM" late2@example.org | sed 's/^Subject: Registration$/Subject: Registration\nMIME-Version: 1.0\nContent-Type: multipart\/mixed; boundary=b/'; } >"$TMP/big.eml"
+python3 - "$TMP/big.eml" <<'PY'
+import sys
+p = sys.argv[1]
+head, body = open(p).read().split("\n\n", 1)
+att = ("QUJD" * 1200 + "\n") * 2
+open(p, "w").write(head + "\n\n--b\nContent-Type: text/plain; charset=utf-8\n\n" + body +
+                   "\n--b\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=passport.pdf\n"
+                   "Content-Transfer-Encoding: base64\n\n" + att + "--b--\n")
+PY
+CONFMAIL_NOW=2022-02-20T09:00:00Z "$CONFMAIL" -c "$SMALL" filter -r register@icssi.example <"$TMP/big.eml"
+sql "SELECT content FROM outbox WHERE kind = 'forward' ORDER BY id DESC LIMIT 1" >"$TMP/fwd-big.eml"
+check "late, too big to forward whole: no message/rfc822" sh -c "! grep -q '^Content-Type: message/rfc822' '$TMP/fwd-big.eml'"
+check "... its header block instead (text/rfc822-headers)" grep -q '^Content-Type: text/rfc822-headers' "$TMP/fwd-big.eml"
+check "... its text" grep -q '^Name: Hana Saleh' "$TMP/fwd-big.eml"
+check "... and its file named, not attached" sh -c "grep -q '    passport.pdf (application/pdf)' '$TMP/fwd-big.eml' && ! grep -q QUJDQUJD '$TMP/fwd-big.eml'"
+equal "... while the message is kept whole" "$(sql "SELECT length(raw) > 9000 FROM message_raw ORDER BY message DESC LIMIT 1")" 1
 
 # --- Two confmail instances answering each other stop at once ---------------
 new_instance loopb
