@@ -1,10 +1,10 @@
-# Load (issue 10), small: tests/bench/load with 300 deliveries (150 under ASan) through 20
-# `confmail filter` processes at once while `queue run --once` delivers to
-# smtp-sink and two digests are made.  Each of its correctness checks
-# (`check NAME PASS|FAIL detail`) becomes one ok / not ok line: nothing
-# lost or duplicated, every 75 accepted on retry, each registration and
-# ticket once, each answer queued once and received once by the sink.  Its
-# figures are printed as comments; speed is never judged here.
+# Load (issue 10), small: tests/bench/load with 300 deliveries (150 under
+# ASan) through 20 `confmail filter` processes at once while `queue run
+# --once` delivers to smtp-sink and two digests are made.  Each of its
+# correctness checks (`check NAME PASS|FAIL detail`) becomes one ok / not
+# ok line: nothing lost or duplicated, every 75 accepted on retry, each
+# registration and ticket once, each answer queued once and received once
+# by the sink.  Its figures are printed as comments; speed is never judged.
 source "$(dirname "$0")/lib.sh"
 SINK=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
 if [ ! -x "$SINK" ]; then
