@@ -210,12 +210,22 @@ expired(const char *created, const char *now, int days)
 	return c && n && g_date_time_difference(n, c) > (GTimeSpan)days * G_TIME_SPAN_DAY;
 }
 
-/* Records the outcome of one attempt; a deferral waits 5 minutes, doubling
- * each time up to 4 hours; a failure marks the address as bouncing. */
-static gboolean
-settle(struct store *st, const struct config *cfg, const struct claimed *c, enum delivery d,
-       const char *why, const char *now, GError **error)
+/* Whether RC is another connection holding the database past the busy
+ * timeout: the same statement may well succeed when tried again. */
+static bool
+busy(int rc)
 {
+	return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
+/* Records the outcome of one attempt; a deferral waits 5 minutes, doubling
+ * each time up to 4 hours; a failure marks the address as bouncing.
+ * *WAS_BUSY says whether it failed only because the database was busy. */
+static gboolean
+settle_once(struct store *st, const struct config *cfg, const struct claimed *c, enum delivery d,
+	    const char *why, const char *now, bool *was_busy, GError **error)
+{
+	*was_busy = false;
 	if (d == DELIVERY_DEFERRED && expired(c->created_at, now, cfg->max_queue_lifetime)) {
 		d = DELIVERY_FAILED;
 		why = "expired: undeliverable for longer than [transport] max_queue_lifetime";
@@ -236,8 +246,10 @@ settle(struct store *st, const struct config *cfg, const struct claimed *c, enum
 	/* sent and deferred are one statement, its own transaction; a
 	 * failure also records the bouncing address, in the same one */
 	bool failed = d == DELIVERY_FAILED;
-	if (failed && !store_begin(st, error))
+	if (failed && !store_begin(st, error)) {
+		*was_busy = busy(sqlite3_errcode(store_db(st)));
 		return FALSE;
+	}
 	sqlite3_stmt *stmt = statement(st, sql[d]);
 	int rc = SQLITE_ERROR;
 	if (stmt) {
@@ -263,12 +275,38 @@ settle(struct store *st, const struct config *cfg, const struct claimed *c, enum
 		rc = done(st, stmt, rc);
 	}
 	if (rc != SQLITE_DONE) {
+		*was_busy = busy(rc);
 		store_set_error(st, rc, "recording a delivery", error);
 		if (failed)
 			store_rollback(st);
 		return FALSE;
 	}
 	return failed ? store_commit(st, error) : TRUE;
+}
+
+/* How many busy timeouts the outcome of a delivery is worth waiting for:
+ * well under the ten minutes of the lease. */
+#define SETTLE_TRIES 6
+
+/* settle_once(), tried again while the database is busy.  The message has
+ * gone (or its fate is known): an outcome given up on leaves the row queued
+ * under its lease, and it is sent a second time when the lease runs out,
+ * so a stream of intake transactions outlasting one busy timeout must not
+ * be enough to lose it. */
+static gboolean
+settle(struct store *st, const struct config *cfg, const struct claimed *c, enum delivery d,
+       const char *why, const char *now, GError **error)
+{
+	for (int tries = 1;; tries++) {
+		bool was_busy;
+		g_autoptr(GError) failure = NULL;
+		if (settle_once(st, cfg, c, d, why, now, &was_busy, &failure))
+			return TRUE;
+		if (!was_busy || tries >= SETTLE_TRIES) {
+			g_propagate_error(error, g_steal_pointer(&failure));
+			return FALSE;
+		}
+	}
 }
 
 /* Set by SIGTERM or SIGINT: the message being sent is finished, then the

@@ -144,6 +144,40 @@ wait "$first"
 equal "two runners: 300 messages, none twice, none missing" "$(compare 1006)" "300 0 0 0"
 check "two runners: both took part" test "$(grep -c ' sent ' "$TMP/r1")" -gt 0 -a "$(grep -c ' sent ' "$TMP/r2")" -gt 0
 
+# The database busy past the busy timeout just as a message has gone (a
+# burst of intake holding the write lock): the runner waits for it to
+# record "sent", instead of giving up and leaving the row to be sent again
+# when its lease runs out.  The sink writes its dump on receiving the
+# message and answers 2 s later; meanwhile another writer takes the lock
+# for 4 s, longer than a 1 s busy timeout.
+rm -f "$SINKDIR"/*
+start_sink -w 2
+first_id=$(( $(sql "SELECT coalesce(max(id), 0) FROM outbox") + 1 ))
+enqueue 1 w
+busyconf=$(conf_with store busy_timeout_ms 1000)
+sed -i "s/^kind = .*/kind = smtp\nhost = 127.0.0.1\nport = $PORT\nstarttls = off/" "$busyconf"
+python3 - "$CONFMAIL_DATABASE" "$SINKDIR" "$TMP/holding" <<'PY' &
+import os, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+open(sys.argv[3] + ".ready", "w").close()
+while not os.listdir(sys.argv[2]):
+    time.sleep(0.01)
+db.execute("BEGIN IMMEDIATE")
+open(sys.argv[3], "w").close()
+time.sleep(4)
+db.execute("COMMIT")
+PY
+holder=$!
+while [ ! -e "$TMP/holding.ready" ]; do sleep 0.05; done
+expect_rc 0 "busy database after sending: the runner waits to record it (exit 0)" \
+	"$CONFMAIL" -c "$busyconf" queue run --once
+wait "$holder"
+check "busy database after sending: ... the lock was really held meanwhile" test -e "$TMP/holding"
+equal "busy database after sending: recorded sent" "$(sql "SELECT state FROM outbox WHERE id = $first_id")" sent
+CONFMAIL_NOW=2022-01-25T09:11:00Z run
+equal "busy database after sending: not sent again after the lease" "$(cat "$SINKDIR"/* | grep -c '^X-Rcpt-Args:')" 1
+start_sink
+
 # SIGKILL the runner 50 times during a 2,000-message run, restarting it
 # each time (later each time, past the killed runner's lease): every
 # message arrives, and no more duplicates than kills.
