@@ -120,7 +120,8 @@ statements_clear(void)
 #define BATCH 64
 
 static gboolean
-claim_batch(struct store *st, const char *now, const char *owner, GArray *ids, GError **error)
+claim_batch(struct store *st, const char *now, const char *owner, gint64 upto, GArray *ids,
+	    GError **error)
 {
 	g_array_set_size(ids, 0);
 	if (!store_begin(st, error))
@@ -129,13 +130,14 @@ claim_batch(struct store *st, const char *now, const char *owner, GArray *ids, G
 				       " lease_until = strftime('%Y-%m-%dT%H:%M:%SZ', ?1, '+10 minutes')"
 				       " WHERE id IN (SELECT id FROM outbox WHERE state IN ('queued', 'deferred')"
 				       "  AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)"
-				       "  ORDER BY id LIMIT ?3)"
+				       "  AND id <= ?4 ORDER BY id LIMIT ?3)"
 				       " RETURNING id");
 	int rc = SQLITE_ERROR;
 	if (stmt) {
 		sqlite3_bind_text(stmt, 1, now, -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
 		sqlite3_bind_int(stmt, 3, BATCH);
+		sqlite3_bind_int64(stmt, 4, upto);
 		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 			gint64 id = sqlite3_column_int64(stmt, 0);
 			g_array_append_val(ids, id);
@@ -336,6 +338,19 @@ due_count(struct store *st, const char *now)
 	return n;
 }
 
+/* The newest outbox row. */
+static gint64
+last_id(struct store *st)
+{
+	sqlite3_stmt *stmt = NULL;
+	gint64 id = 0;
+	if (sqlite3_prepare_v2(store_db(st), "SELECT coalesce(max(id), 0) FROM outbox", -1, &stmt,
+			       NULL) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW)
+		id = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return id;
+}
+
 /* One line, rewritten in place on a terminal: done / total, rate, ETA. */
 static void
 progress(int done, gint64 total, gint64 started)
@@ -463,11 +478,14 @@ deliver_due(const struct config *cfg, struct store *st, int counts[3], GError **
 	guint most = strcmp(cfg->transport_kind, "maildir") == 0 ? 1 : (guint)cfg->transport_max_recipients;
 	gboolean ok = TRUE;
 
+	/* what was queued when the pass began: one that arrives meanwhile
+	 * waits for the next pass, so a pass ends even while mail pours in */
+	gint64 upto = last_id(st);
 	g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(gint64));
 	g_autoptr(GArray) rows = g_array_new(FALSE, TRUE, sizeof(struct claimed));
 	g_array_set_clear_func(rows, (GDestroyNotify)claimed_clear);
 	while (ok && !stop_requested) {
-		if (!(ok = claim_batch(st, now, owner, ids, error)) || ids->len == 0)
+		if (!(ok = claim_batch(st, now, owner, upto, ids, error)) || ids->len == 0)
 			break;
 		g_array_set_size(rows, ids->len);
 		for (guint i = 0; ok && i < ids->len; i++)
@@ -539,10 +557,12 @@ run_daemon(const struct config *cfg, struct store *st, int interval)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	gint64 version = 0;
-	database_changed(st, &version);
 	while (!stop_requested) {
 		g_autoptr(GError) error = NULL;
 		int counts[3] = { 0 };
+		/* seen before the pass: what others commit during it (its own
+		 * commits do not count) sends the daemon round again at once */
+		database_changed(st, &version);
 		if (!deliver_due(cfg, st, counts, &error)) {
 			/* a busy database or a full disk passes: try again later */
 			cm_err("queue: %s", error->message);
@@ -551,7 +571,6 @@ run_daemon(const struct config *cfg, struct store *st, int interval)
 			printf("queue: %d sent, %d deferred, %d failed\n", counts[DELIVERY_SENT],
 			       counts[DELIVERY_DEFERRED], counts[DELIVERY_FAILED]);
 		fflush(stdout);
-		database_changed(st, &version);
 		for (int waited = 0; waited < interval && !stop_requested; waited++) {
 			sleep(1);
 			if (database_changed(st, &version))

@@ -220,6 +220,34 @@ if command -v script >/dev/null; then
 	check "no terminal: a line per message (see the runs above)" grep -q ' sent p' "$TMP/r1"
 fi
 
+# --once ends even while mail keeps being queued: it sends what was there
+# when it began (a burst must not keep a cron run alive for ever).
+python3 - "$CONFMAIL_DATABASE" "$TMP/stop-feeding" <<'PY' &
+import os, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], timeout=30)
+i = 0
+while not os.path.exists(sys.argv[2]):	# faster than any runner can send
+    for _ in range(20):
+        i += 1
+        body = f"From: register@icssi.example\nTo: b{i}@example.org\nMessage-ID: <b{i}.burst@icssi.example>\n\nb {i}\n"
+        db.execute("INSERT INTO outbox (created_at, kind, envelope_from, recipient, content, next_attempt_at)"
+                   " VALUES (?, 'reply', 'register@icssi.example', ?, ?, ?)",
+                   ("2022-01-25T09:00:00Z", f"b{i}@example.org", body.encode(), "2022-01-25T09:00:00Z"))
+    db.commit()
+    time.sleep(0.005)
+PY
+feeder=$!
+sleep 1
+start=$(date +%s)
+timeout 20 "$CONFMAIL" -c "$CONF" queue run --once >"$TMP/once.out" 2>&1
+rc=$?
+touch "$TMP/stop-feeding"
+wait "$feeder"
+check "once: ends while rows keep arriving (exit $rc after $(( $(date +%s) - start )) s)" test "$rc" = 0
+"$CONFMAIL" -c "$CONF" queue run --once >/dev/null 2>&1
+equal "once: the rows queued meanwhile go on the next run" \
+	"$(sql "SELECT count(*) FROM outbox WHERE CAST(content AS TEXT) LIKE '%.burst@%' AND state <> 'sent'")" 0
+
 # --daemon: new rows go out without being asked; SIGTERM ends it cleanly.
 "$CONFMAIL" -c "$CONF" queue run --daemon --interval 1 >"$TMP/daemon.out" 2>&1 &
 daemon=$!
