@@ -336,7 +336,8 @@ mail_parse(GByteArray *raw)
 	m->size = raw->len;
 	sha256_hex(raw->data, raw->len, m->sha256);
 	gsize skip = trace_header_length(raw->data, raw->len);
-	sha256_hex(raw->data + skip, raw->len - skip, m->content_sha256);
+	/* an empty array's data is NULL, and NULL + 0 is undefined */
+	sha256_hex(skip ? raw->data + skip : raw->data, raw->len - skip, m->content_sha256);
 
 	/* The stream reads RAW in place; RAW must outlive M, and part
 	 * contents stay as offsets into it instead of copies. */
