@@ -158,7 +158,10 @@ read_from(struct mail *m)
 	}
 }
 
-/* The decoded content of a leaf part, as UTF-8. */
+/* The decoded content of a leaf part, as UTF-8, at most BODY_TEXT_MAX
+ * bytes of it. */
+#define BODY_TEXT_MAX (1024 * 1024)
+
 static char *
 part_text(GMimePart *part)
 {
@@ -171,7 +174,12 @@ part_text(GMimePart *part)
 		return NULL;
 	GByteArray *bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(out));
 	const char *charset = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "charset");
-	return mail_to_utf8((const char *)bytes->data, bytes->len, charset);
+	/* Every step that reads the text (quotes, forwards, language, the
+	 * rules, replies) is linear in it, and a million lines took them
+	 * 10 s; a conference mail's text is a few kilobytes.  Cut after
+	 * the conversion: a cut character would change the charset guess. */
+	return text_cut(mail_to_utf8((const char *)bytes->data, bytes->len, charset),
+			BODY_TEXT_MAX);
 }
 
 struct walk {
