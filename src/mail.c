@@ -282,8 +282,9 @@ read_forwarded(struct mail *m, GMimeMessage *inner)
 	else if (top)
 		g_mime_message_foreach(inner, visit_part, &w);
 	GMimePart *best = w.plain ? w.plain : w.html;
-	if (best) {
-		m->forwarded_body = part_text(best);
+	/* Only a part with text counts: a forward without leaves the next one
+	 * to be read, whose type and sender leaked over these (fuzz_dsn). */
+	if (best && (m->forwarded_body = part_text(best))) {
 		m->forwarded_type = g_strdup(w.plain ? "text/plain" : "text/html");
 		m->forwarded_from = g_steal_pointer(&fw.from_addr);
 	}
