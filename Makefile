@@ -24,10 +24,12 @@ DEPFLAGS = -MMD -MP
 # finds the filters/ beside it first.
 RULES_DIR ?= $(PREFIX)/share/confmail/filters
 TEMPLATES_DIR ?= $(PREFIX)/share/confmail/templates
-ALL_CFLAGS = $(WARNINGS) -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
-	-DCONFMAIL_RULES_DIR='"$(RULES_DIR)"' -DCONFMAIL_TEMPLATES_DIR='"$(TEMPLATES_DIR)"' -DLIBXML2_SONAME='"libxml2.so.2"' -DLIBXLSXWRITER_SONAME='"libxlsxwriter.so.4"' \
+BASE_CFLAGS = $(WARNINGS) -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
+	-DLIBXML2_SONAME='"libxml2.so.2"' -DLIBXLSXWRITER_SONAME='"libxlsxwriter.so.4"' \
 	-DLIBETPAN_SONAME='"libetpan.so.20"' -DLIBGNUTLS_SONAME='"libgnutls.so.30"' $(XML_CFLAGS) \
-	$(shell $(PKG_CONFIG) --cflags $(PKGS)) $(ETPAN_CFLAGS) $(CFLAGS) $(SANFLAGS)
+	$(shell $(PKG_CONFIG) --cflags $(PKGS)) $(ETPAN_CFLAGS)
+ALL_CFLAGS = $(BASE_CFLAGS) -DCONFMAIL_RULES_DIR='"$(RULES_DIR)"' \
+	-DCONFMAIL_TEMPLATES_DIR='"$(TEMPLATES_DIR)"' $(CFLAGS) $(SANFLAGS)
 LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
 LDFLAGS += $(SANFLAGS)
 
@@ -46,7 +48,7 @@ else
 BIN = $(BUILD)/confmail
 endif
 
-.PHONY: all check unit integration sanitize valgrind demo bench install clean deps
+.PHONY: all check unit integration sanitize valgrind fuzz fuzz-build demo bench install clean deps
 
 all: $(BIN)
 
@@ -83,6 +85,49 @@ sanitize:
 valgrind: $(BIN)
 	CONFMAIL=$(abspath $(BIN)) tests/integration/valgrind.sh
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c) over the modules, built with
+# clang, ASan and UBSan into build/fuzz; `make fuzz` runs each for
+# FUZZ_SECONDS on a corpus made at run time (tests/fuzz/make-corpus).
+# Crashes are written to build/fuzz/artifacts/TARGET/.
+FUZZ_CC ?= clang
+FUZZ = build/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = mail rules template dsn
+FUZZ_OPTIONS ?= -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS = $(BASE_CFLAGS) -Isrc -DCONFMAIL_RULES_DIR='"$(CURDIR)/filters"' \
+	-DCONFMAIL_TEMPLATES_DIR='"$(CURDIR)/templates"' -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN)
+FUZZ_OBJS = $(filter-out $(FUZZ)/obj/main.o $(FUZZ)/obj/cmd_%.o,$(SRCS:src/%.c=$(FUZZ)/obj/%.o))
+FUZZ_BINS = $(FUZZ_TARGETS:%=$(FUZZ)/fuzz_%)
+
+$(FUZZ)/obj/%.o: src/%.c | $(FUZZ)/obj
+	@echo "  CC      $@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(DEPFLAGS) -c -o $@ $<
+
+$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS) | $(FUZZ)/obj
+	@echo "  LD      $@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LIBS)
+
+# the objects are kept between builds
+.SECONDARY: $(FUZZ_OBJS)
+
+$(FUZZ)/obj:
+	mkdir -p $@
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+		tests/fuzz/make-corpus $$t $(FUZZ)/corpus-$$t && \
+		mkdir -p $(FUZZ)/artifacts/$$t && \
+		echo "  FUZZ    $$t ($(FUZZ_SECONDS) s)" && \
+		$(FUZZ)/fuzz_$$t $(FUZZ_OPTIONS) -max_total_time=$(FUZZ_SECONDS) \
+			-artifact_prefix=$(FUZZ)/artifacts/$$t/ $(FUZZ)/corpus-$$t \
+			>$(FUZZ)/fuzz-$$t.log 2>&1 || { tail -40 $(FUZZ)/fuzz-$$t.log; exit 1; }; \
+		grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec)|^#[0-9]+.*DONE' \
+			$(FUZZ)/fuzz-$$t.log | sed 's/^/          /'; \
+	done
+
 # Builds and runs the sample conference; installs dependencies when root.
 demo:
 	contrib/install-deps
@@ -110,4 +155,4 @@ deps:
 clean:
 	rm -rf build confmail demo
 
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)

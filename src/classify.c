@@ -106,6 +106,9 @@ unquoted(const char *body)
 	return g_string_free(out, FALSE);
 }
 
+/* How much of a body's text the rules read. */
+#define OWN_TEXT_MAX (256 * 1024)
+
 /* The writer's own text: HTML made text, normalised, and without quoted
  * history; for a forwarded message, the forwarded text, whose writer is
  * the participant (*PARTICIPANT, else NULL). */
@@ -117,6 +120,9 @@ own_text(const struct mail *m, char **participant)
 		return g_strdup("");
 	g_autofree char *plain = m->body_type && strcmp(m->body_type, "text/html") == 0
 	    ? text_from_html(m->body) : g_strdup(m->body);
+	/* normalising and the rules' patterns cost 1 s a megabyte; what a
+	 * participant writes is a few kilobytes */
+	text_cut(plain, OWN_TEXT_MAX);
 	g_autofree char *norm = text_normalise(plain);
 	struct forward fw = { 0 };
 	if (text_find_forward(norm, &fw)) {
@@ -136,7 +142,7 @@ own_text(const struct mail *m, char **participant)
 		g_free(own);
 		g_autofree char *inner = m->forwarded_type && strcmp(m->forwarded_type, "text/html") == 0
 		    ? text_from_html(m->forwarded_body) : g_strdup(m->forwarded_body);
-		g_autofree char *inner_norm = text_normalise(inner);
+		g_autofree char *inner_norm = text_normalise(text_cut(inner, OWN_TEXT_MAX));
 		*participant = g_strdup(m->forwarded_from);
 		return text_strip_quotes(inner_norm);
 	}

@@ -239,6 +239,8 @@ char *text_normalise(const char *s);
  * "From:/Sent:" blocks, "-----Original Message-----", their Arabic and
  * Kurdish forms) and without a signature after "-- ". */
 char *text_strip_quotes(const char *s);
+/* S (UTF-8) cut in place to at most MAX bytes, between characters. */
+char *text_cut(char *s, size_t max);
 
 struct forward {
 	char *from_addr;	/* lower-cased, or NULL */

@@ -158,7 +158,10 @@ read_from(struct mail *m)
 	}
 }
 
-/* The decoded content of a leaf part, as UTF-8. */
+/* The decoded content of a leaf part, as UTF-8, at most BODY_TEXT_MAX
+ * bytes of it. */
+#define BODY_TEXT_MAX (1024 * 1024)
+
 static char *
 part_text(GMimePart *part)
 {
@@ -171,7 +174,12 @@ part_text(GMimePart *part)
 		return NULL;
 	GByteArray *bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(out));
 	const char *charset = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "charset");
-	return mail_to_utf8((const char *)bytes->data, bytes->len, charset);
+	/* Every step that reads the text (quotes, forwards, language, the
+	 * rules, replies) is linear in it, and a million lines took them
+	 * 10 s; a conference mail's text is a few kilobytes.  Cut after
+	 * the conversion: a cut character would change the charset guess. */
+	return text_cut(mail_to_utf8((const char *)bytes->data, bytes->len, charset),
+			BODY_TEXT_MAX);
 }
 
 struct walk {
@@ -274,8 +282,9 @@ read_forwarded(struct mail *m, GMimeMessage *inner)
 	else if (top)
 		g_mime_message_foreach(inner, visit_part, &w);
 	GMimePart *best = w.plain ? w.plain : w.html;
-	if (best) {
-		m->forwarded_body = part_text(best);
+	/* Only a part with text counts: a forward without leaves the next one
+	 * to be read, whose type and sender leaked over these (fuzz_dsn). */
+	if (best && (m->forwarded_body = part_text(best))) {
 		m->forwarded_type = g_strdup(w.plain ? "text/plain" : "text/html");
 		m->forwarded_from = g_steal_pointer(&fw.from_addr);
 	}
@@ -336,7 +345,8 @@ mail_parse(GByteArray *raw)
 	m->size = raw->len;
 	sha256_hex(raw->data, raw->len, m->sha256);
 	gsize skip = trace_header_length(raw->data, raw->len);
-	sha256_hex(raw->data + skip, raw->len - skip, m->content_sha256);
+	/* an empty array's data is NULL, and NULL + 0 is undefined */
+	sha256_hex(skip ? raw->data + skip : raw->data, raw->len - skip, m->content_sha256);
 
 	/* The stream reads RAW in place; RAW must outlive M, and part
 	 * contents stay as offsets into it instead of copies. */

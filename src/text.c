@@ -1257,3 +1257,14 @@ forward_clear(struct forward *fw)
 	g_clear_pointer(&fw->note, g_free);
 	g_clear_pointer(&fw->body, g_free);
 }
+
+char *
+text_cut(char *s, size_t max)
+{
+	if (!s || strnlen(s, max + 1) <= max)
+		return s;
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	s[max] = '\0';
+	return s;
+}

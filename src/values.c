@@ -119,9 +119,19 @@ table_load(const char *path, GError **error)
 {
 	g_autofree char *text = NULL;
 	g_autoptr(GError) local = NULL;
+	gsize len;
+	const char *bad;
 
-	if (!g_file_get_contents(path, &text, NULL, &local)) {
+	if (!g_file_get_contents(path, &text, &len, &local)) {
 		g_set_error(error, CONFMAIL_ERROR, EX_CONFIG, "%s", local->message);
+		return NULL;
+	}
+	/* value_fold() walks UTF-8: an invalid byte took it past the end */
+	if (!g_utf8_validate(text, (gssize)len, &bad)) {
+		int line = 1;
+		for (const char *q = text; q < bad; q++)
+			line += *q == '\n';
+		g_set_error(error, CONFMAIL_ERROR, EX_CONFIG, "%s:%d: not UTF-8 text", path, line);
 		return NULL;
 	}
 	g_autoptr(table) t = g_new0(struct table, 1);

@@ -330,6 +330,20 @@ test_forward_none(void **state)
 		"> ---------- Forwarded message ---------\n> From: A <a@b.example>\n", &fw));
 }
 
+/* text_cut: never more than asked, never half a character. */
+static void
+test_cut(void **state)
+{
+	(void)state;
+	char ascii[] = "abcdef", arabic[] = "\xd8\xb9\xd9\x84\xd9\x8a";	/* علي */
+	assert_string_equal(text_cut(ascii, 10), "abcdef");
+	assert_string_equal(text_cut(ascii, 3), "abc");
+	assert_string_equal(text_cut(arabic, 3), "\xd8\xb9");
+	assert_true(g_utf8_validate(arabic, -1, NULL));
+	assert_string_equal(text_cut(arabic, 1), "");
+	assert_null(text_cut(NULL, 1));
+}
+
 int
 main(void)
 {
@@ -347,6 +361,7 @@ main(void)
 		cmocka_unit_test(test_forward_arabic_kurdish),
 		cmocka_unit_test(test_forward_other_clients),
 		cmocka_unit_test(test_forward_none),
+		cmocka_unit_test(test_cut),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
