@@ -266,6 +266,9 @@ void bounce_clear(struct bounce *b);
 struct table;
 typedef struct table table;
 /* A filters/NAME.table file: "CODE<TAB>name | name | ..." lines. */
+/* The whole of a rules or table file, which must be UTF-8 (else an
+ * EX_CONFIG error naming file:line). */
+char *rules_read_text(const char *path, GError **error);
 struct table *table_load(const char *path, GError **error);
 void table_free(struct table *t);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(table, table_free)

@@ -201,24 +201,9 @@ struct line {
 static GArray *
 read_lines(const char *path, GError **error)
 {
-	g_autofree char *text = NULL;
-	g_autoptr(GError) local = NULL;
-	gsize len;
-	const char *bad;
-
-	if (!g_file_get_contents(path, &text, &len, &local)) {
-		g_set_error(error, CONFMAIL_ERROR, EX_CONFIG, "%s", local->message);
+	g_autofree char *text = rules_read_text(path, error);
+	if (!text)
 		return NULL;
-	}
-	/* labels are walked as UTF-8 (clean_label): an invalid byte took
-	 * them past the end */
-	if (!g_utf8_validate(text, (gssize)len, &bad)) {
-		int line = 1;
-		for (const char *q = text; q < bad; q++)
-			line += *q == '\n';
-		g_set_error(error, CONFMAIL_ERROR, EX_CONFIG, "%s:%d: not UTF-8 text", path, line);
-		return NULL;
-	}
 	GArray *lines = g_array_new(FALSE, FALSE, sizeof(struct line));
 	g_auto(GStrv) raw = g_strsplit(text, "\n", -1);
 	for (int i = 0; raw[i]; i++) {

@@ -114,8 +114,8 @@ table_free(struct table *t)
 	g_free(t);
 }
 
-struct table *
-table_load(const char *path, GError **error)
+char *
+rules_read_text(const char *path, GError **error)
 {
 	g_autofree char *text = NULL;
 	g_autoptr(GError) local = NULL;
@@ -126,7 +126,8 @@ table_load(const char *path, GError **error)
 		g_set_error(error, CONFMAIL_ERROR, EX_CONFIG, "%s", local->message);
 		return NULL;
 	}
-	/* value_fold() walks UTF-8: an invalid byte took it past the end */
+	/* labels and names are walked as UTF-8 (clean_label, value_fold):
+	 * an invalid byte took them past the end */
 	if (!g_utf8_validate(text, (gssize)len, &bad)) {
 		int line = 1;
 		for (const char *q = text; q < bad; q++)
@@ -134,6 +135,15 @@ table_load(const char *path, GError **error)
 		g_set_error(error, CONFMAIL_ERROR, EX_CONFIG, "%s:%d: not UTF-8 text", path, line);
 		return NULL;
 	}
+	return g_steal_pointer(&text);
+}
+
+struct table *
+table_load(const char *path, GError **error)
+{
+	g_autofree char *text = rules_read_text(path, error);
+	if (!text)
+		return NULL;
 	g_autoptr(table) t = g_new0(struct table, 1);
 	t->by_name = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
 	t->names = g_ptr_array_new_with_free_func(g_free);
