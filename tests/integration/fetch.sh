@@ -63,6 +63,10 @@ default_internal_user = dovecot
 default_login_user = dovenull
 auth_verbose = yes
 first_valid_uid = 1
+# IDLE learns of new mail by inotify; where a container has none (or its
+# instances are used up), Dovecot looks every mailbox_idle_check_interval
+# (30 s by default): once a second keeps the IDLE check within seconds
+mailbox_idle_check_interval = 1 secs
 mail_location = maildir:$MAIL/%u
 passdb {
   driver = passwd-file
