@@ -235,6 +235,7 @@ char *text_from_html(const char *html);
  * digits to ASCII; tatweel and direction/zero-width marks removed;
  * CRLF and CR to LF. */
 char *text_normalise(const char *s);
+bool text_nfc_inert(gunichar c);
 /* Without quoted history ("> " lines, "On ... wrote:", Outlook
  * "From:/Sent:" blocks, "-----Original Message-----", their Arabic and
  * Kurdish forms) and without a signature after "-- ". */

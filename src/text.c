@@ -516,19 +516,51 @@ arabic_presentation_form(gunichar c)
 	return (c >= 0xfb50 && c <= 0xfdff) || (c >= 0xfe70 && c <= 0xfefe);
 }
 
+/* Whether NFC leaves C as it is, whatever stands next to it, as long as
+ * every other character passes this test too: below U+0300 nothing
+ * composes or decomposes without a combining mark, the Arabic letters
+ * are composed already, punctuation has no decomposition.  Marks, and
+ * everything else, go through g_utf8_normalize.  tests/unit/test_text.c
+ * checks this against GLib over every pair of such characters. */
+bool
+text_nfc_inert(gunichar c)
+{
+	if (c < 0x0300)
+		return true;
+	if ((c >= 0x0600 && c <= 0x06ff) || (c >= 0x0750 && c <= 0x077f))
+		return !g_unichar_ismark(c);
+	return (c >= 0x2010 && c <= 0x205e) || c == 0x200c || c == 0x200d || c == 0x20ac;
+}
+
 char *
 text_normalise(const char *s)
 {
 	if (!s)
 		return g_strdup("");
 
-	g_autofree char *valid = g_utf8_make_valid(s, -1);
-	GString *out = g_string_sized_new(strlen(valid));
+	size_t len = strlen(s);
+	g_autofree char *copy = NULL;
+	if (!g_utf8_validate(s, (gssize)len, NULL))
+		s = copy = g_utf8_make_valid(s, (gssize)len);
+	GString *out = g_string_sized_new(strlen(s));
+	bool inert = true;
 
-	for (const char *p = valid; *p; p = g_utf8_next_char(p)) {
+	for (const char *p = s; *p;) {
+		/* most text is ASCII: copy a run of it at once */
+		const char *q = p;
+		while (*q && (unsigned char)*q < 0x80 && *q != '\r')
+			q++;
+		if (q > p) {
+			g_string_append_len(out, p, q - p);
+			p = q;
+			continue;
+		}
+		if (!*p)
+			break;
 		gunichar c = g_utf8_get_char(p);
+		p = g_utf8_next_char(p);
 		if (c == '\r') {
-			if (p[1] != '\n')
+			if (*p != '\n')
 				g_string_append_c(out, '\n');
 			continue;
 		}
@@ -548,10 +580,14 @@ text_normalise(const char *s)
 			gsize nd = g_unichar_fully_decompose(c, TRUE, d, G_N_ELEMENTS(d));
 			for (gsize k = 0; k < nd; k++)
 				g_string_append_unichar(out, d[k]);
+			inert = false;
 			continue;
 		}
+		inert = inert && text_nfc_inert(c);
 		g_string_append_unichar(out, c);
 	}
+	if (inert)
+		return g_string_free(out, FALSE);
 	/* Last: removing a mark may have joined a letter and its accent. */
 	char *nfc = g_utf8_normalize(out->str, (gssize)out->len, G_NORMALIZE_NFC);
 	g_string_free(out, TRUE);
@@ -766,10 +802,9 @@ forward_marker(char **v, int n, int i)
 		return false;
 	if (dashed_forward(v[i]))
 		return true;
-	if (!forward_phrase(v[i]))
-		return false;
+	/* the "From:" line below first: it is cheaper than the phrase */
 	int j = next_nonblank(v, n, i + 1);
-	return j < n && j <= i + 3 && header_line(v[j], NULL) == HDR_FROM;
+	return j < n && j <= i + 3 && header_line(v[j], NULL) == HDR_FROM && forward_phrase(v[i]);
 }
 
 /* Removes one level of "> " from LINE, in place. */
@@ -794,10 +829,10 @@ static void
 unquote_forwards(char **v, int n)
 {
 	for (int i = 0; i < n; i++) {
-		if (quoted(v[i]) || !(dashed_forward(v[i]) || forward_phrase(v[i])))
+		if (quoted(v[i]))
 			continue;
 		int j = next_nonblank(v, n, i + 1);
-		if (j >= n || !quoted(v[j]))
+		if (j >= n || !quoted(v[j]) || !(dashed_forward(v[i]) || forward_phrase(v[i])))
 			continue;
 		if (!dashed_forward(v[i])) {
 			g_autofree char *first = g_strdup(v[j]);

@@ -331,6 +331,44 @@ test_forward_none(void **state)
 }
 
 /* text_cut: never more than asked, never half a character. */
+/* text_normalise skips NFC when every character is "inert": hold GLib
+ * to that over every such character and every ordered pair of them (the
+ * string c x1 c x2 c x3 ... holds each pair (c, x) and (x, c) side by
+ * side), and show that a mark or a character outside the set still gets
+ * its NFC. */
+static void
+test_nfc_inert(void **state)
+{
+	(void)state;
+	GArray *inert = g_array_new(FALSE, FALSE, sizeof(gunichar));
+	for (gunichar c = 1; c < 0x3000; c++)
+		if (text_nfc_inert(c) && c != '\r')
+			g_array_append_val(inert, c);
+	assert_true(inert->len > 1000);
+	for (guint i = 0; i < inert->len; i++) {
+		gunichar c = g_array_index(inert, gunichar, i);
+		GString *s = g_string_new(NULL);
+		for (guint k = 0; k < inert->len; k++) {
+			g_string_append_unichar(s, c);
+			g_string_append_unichar(s, g_array_index(inert, gunichar, k));
+		}
+		g_autofree char *nfc = g_utf8_normalize(s->str, (gssize)s->len, G_NORMALIZE_NFC);
+		if (strcmp(nfc, s->str) != 0)
+			fail_msg("NFC changes a string of U+%04X and the inert characters", c);
+		g_string_free(s, TRUE);
+	}
+	g_array_free(inert, TRUE);
+	assert_false(text_nfc_inert(0x0301));	/* combining acute */
+	assert_false(text_nfc_inert(0x0654));	/* Arabic hamza above */
+	assert_false(text_nfc_inert(0x212b));	/* Angstrom sign: a singleton */
+	/* e + combining acute, alef + hamza above, Angstrom: composed */
+	assert_normalised("caf\x65\xcc\x81", "caf\xc3\xa9");
+	assert_normalised("\xd8\xa7\xd9\x94", "\xd8\xa3");
+	assert_normalised("\xe2\x84\xab", "\xc3\x85");
+	/* ASCII, Arabic, Sorani and punctuation are returned as they are */
+	assert_normalised("Name: \xda\x95\xdb\x86\xda\x98 \xe2\x80\x94 ok", "Name: \xda\x95\xdb\x86\xda\x98 \xe2\x80\x94 ok");
+}
+
 static void
 test_cut(void **state)
 {
@@ -361,6 +399,7 @@ main(void)
 		cmocka_unit_test(test_forward_arabic_kurdish),
 		cmocka_unit_test(test_forward_other_clients),
 		cmocka_unit_test(test_forward_none),
+		cmocka_unit_test(test_nfc_inert),
 		cmocka_unit_test(test_cut),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
