@@ -619,27 +619,33 @@ rules_classify(const struct rules *r, const struct message_view *mv, struct verd
 	g_autofree char *all = g_strconcat(mv->mail->subject ? mv->mail->subject : "", "\n",
 					   mv->text ? mv->text : "", NULL);
 
-	for (guint i = 0; i < r->recipes->len; i++) {
-		const struct recipe *rc = g_ptr_array_index(r->recipes, i);
-		if ((!rc->is_topic && decided) || (rc->is_topic && topic))
-			continue;
-		if (!recipe_holds(rc, mv, all, md))
-			continue;
-		GHashTable *scores = rc->is_topic ? topics : classes;
-		if (rc->score == 0) {
-			if (rc->is_topic)
-				topic = rc->name;
-			else
-				decided = rc->name;
-			continue;
+	/* the class first; the topic only matters to a question, so its
+	 * recipes are read only for one (they are most of the patterns that
+	 * run over the whole text) */
+	for (int pass = 0; pass < 2; pass++) {
+		for (guint i = 0; i < r->recipes->len; i++) {
+			const struct recipe *rc = g_ptr_array_index(r->recipes, i);
+			if (rc->is_topic != (pass == 1) || (pass == 0 && decided) || (pass == 1 && topic))
+				continue;
+			if (!recipe_holds(rc, mv, all, md))
+				continue;
+			if (rc->score == 0) {
+				*(pass == 1 ? &topic : &decided) = rc->name;
+				continue;
+			}
+			GHashTable *scores = pass == 1 ? topics : classes;
+			int old = GPOINTER_TO_INT(g_hash_table_lookup(scores, rc->name));
+			g_hash_table_insert(scores, rc->name, GINT_TO_POINTER(old + rc->score));
 		}
-		int old = GPOINTER_TO_INT(g_hash_table_lookup(scores, rc->name));
-		g_hash_table_insert(scores, rc->name, GINT_TO_POINTER(old + rc->score));
+		if (pass == 0) {
+			const char *cls = decided ? decided : best_of(classes);
+			if (cls)
+				v->class = cls;
+			if (strcmp(v->class, "question") != 0)
+				break;
+		}
 	}
 	pcre2_match_data_free(md);
-	const char *cls = decided ? decided : best_of(classes);
-	if (cls)
-		v->class = cls;
 	if (strcmp(v->class, "question") == 0) {
 		const char *t = topic ? topic : best_of(topics);
 		v->topic = t ? t : "other";
