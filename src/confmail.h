@@ -310,6 +310,21 @@ struct message_view {
 	int default_year;		/* for dates written without one */
 };
 
+/* needles.c: words a pattern cannot match without ---------------------- */
+
+struct needles;
+/* The set of words (ASCII letters folded) of which every match of the
+ * caseless PATTERN holds one, or NULL when none can be shown. */
+struct needles *needles_of(const char *pattern);
+void needles_free(struct needles *n);
+guint needles_count(const struct needles *n);
+const char *needles_word(const struct needles *n, guint i);
+/* TEXT with ASCII letters folded, or NULL when it must not be filtered. */
+char *needles_fold(const char *text);
+/* Whether FOLDED (from needles_fold) may match: true when N or FOLDED is
+ * NULL or a word of N occurs in it. */
+bool needles_in(const struct needles *n, const char *folded);
+
 typedef struct rules rules;
 /* Loads DIR/classify.rules, DIR/fields.rules and DIR's tables; errors
  * (EX_CONFIG) name file:line and, for patterns, PCRE2's message. */

@@ -27,6 +27,7 @@ struct condition {
 	char *header;		/* W_HEADER */
 	bool negate;
 	pcre2_code *re;
+	struct needles *needles;	/* body and text: words it needs */
 };
 
 struct recipe {
@@ -42,6 +43,7 @@ struct recipe {
 struct prose {
 	char *code;		/* enum/bool: the value it gives; else NULL */
 	pcre2_code *re;		/* text types: group "v" or 1 is the value */
+	struct needles *needles;
 };
 
 struct value_rule {
@@ -80,6 +82,7 @@ condition_free(gpointer p)
 	struct condition *c = p;
 	g_free(c->header);
 	pcre2_code_free(c->re);
+	needles_free(c->needles);
 	g_free(c);
 }
 
@@ -99,6 +102,7 @@ prose_free(gpointer p)
 	struct prose *pr = p;
 	g_free(pr->code);
 	pcre2_code_free(pr->re);
+	needles_free(pr->needles);
 	g_free(pr);
 }
 
@@ -190,6 +194,24 @@ matches(const pcre2_code *re, const char *subject, pcre2_match_data *md)
 	return pcre2_match(re, (PCRE2_SPTR)subject, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) >= 0;
 }
 
+/* CONFMAIL_CHECK_NEEDLES=1: every text the needles rule out goes to PCRE2
+ * all the same, and a match there aborts (tests/integration/needles.sh). */
+static bool check_needles;
+
+/* Whether RE may match SUBJECT, by N's words in FOLDED (needles_fold of
+ * SUBJECT): false means it cannot. */
+static bool
+may_match(const pcre2_code *re, const struct needles *n, const char *subject,
+	  const char *folded, pcre2_match_data *md)
+{
+	if (needles_in(n, folded))
+		return true;
+	if (check_needles && matches(re, subject, md))
+		g_error("needles: the words '%s' (and %u more) ruled out a text that the pattern matches",
+			needles_word(n, 0), needles_count(n) - 1);
+	return false;
+}
+
 /* The lines of a rules file, without comments, as (number, text) pairs;
  * indented lines keep one leading space as the marker of a body line. */
 struct line {
@@ -276,11 +298,14 @@ parse_condition(struct recipe *rc, const char *text, const char *file, int no, G
 		condition_free(c);
 		return false;
 	}
-	c->re = compile(g_strstrip((char *)(rest + 2)) , file, no, error);
+	const char *pattern = g_strstrip((char *)(rest + 2));
+	c->re = compile(pattern, file, no, error);
 	if (!c->re) {
 		condition_free(c);
 		return false;
 	}
+	if (c->where == W_BODY || c->where == W_TEXT)
+		c->needles = needles_of(pattern);
 	g_ptr_array_add(rc->conditions, c);
 	return true;
 }
@@ -398,6 +423,7 @@ field_line(struct rules *r, struct field_rule *f, const char *text, const char *
 		if (coded)
 			p->code = first_word(rest, &rest);
 		p->re = compile(rest, path, no, error);
+		p->needles = p->re ? needles_of(rest) : NULL;
 		if (!p->re || (coded && !*p->code)) {
 			if (p->re)
 				g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
@@ -497,6 +523,7 @@ struct rules *
 rules_load(const char *dir, GError **error)
 {
 	struct rules *r = g_new0(struct rules, 1);
+	check_needles = g_strcmp0(g_getenv("CONFMAIL_CHECK_NEEDLES"), "1") == 0;
 	static const struct {
 		const char *file;
 		size_t offset;
@@ -556,12 +583,19 @@ header_values(const struct mail *m, const char *name)
 	return g_string_free(s, FALSE);
 }
 
+/* What the body and text conditions read, made once per message: the
+ * text (subject and body), and both with ASCII letters folded for the
+ * needles. */
+struct texts {
+	char *all, *all_folded, *body_folded;
+};
+
 static bool
-condition_holds(const struct condition *c, const struct message_view *mv, const char *all,
-		pcre2_match_data *md)
+condition_holds(const struct condition *c, const struct message_view *mv,
+		const struct texts *t, pcre2_match_data *md)
 {
 	g_autofree char *owned = NULL;
-	const char *subject = "";
+	const char *subject = "", *folded = NULL;
 
 	switch (c->where) {
 	case W_RECIPIENT: subject = mv->env->recipient; break;
@@ -573,19 +607,21 @@ condition_holds(const struct condition *c, const struct message_view *mv, const 
 		break;
 	case W_SUBJECT: subject = mv->mail->subject; break;
 	case W_HEADER: subject = owned = header_values(mv->mail, c->header); break;
-	case W_BODY: subject = mv->text; break;
-	case W_TEXT: subject = all; break;
+	case W_BODY: subject = mv->text; folded = t->body_folded; break;
+	case W_TEXT: subject = t->all; folded = t->all_folded; break;
 	}
-	bool m = matches(c->re, subject ? subject : "", md);
+	if (!subject)
+		subject = "";
+	bool m = may_match(c->re, c->needles, subject, folded, md) && matches(c->re, subject, md);
 	return c->negate ? !m : m;
 }
 
 static bool
-recipe_holds(const struct recipe *rc, const struct message_view *mv, const char *all,
+recipe_holds(const struct recipe *rc, const struct message_view *mv, const struct texts *t,
 	     pcre2_match_data *md)
 {
 	for (guint i = 0; i < rc->conditions->len; i++)
-		if (!condition_holds(g_ptr_array_index(rc->conditions, i), mv, all, md))
+		if (!condition_holds(g_ptr_array_index(rc->conditions, i), mv, t, md))
 			return false;
 	return true;
 }
@@ -616,8 +652,12 @@ rules_classify(const struct rules *r, const struct message_view *mv, struct verd
 	g_autoptr(GHashTable) topics = g_hash_table_new(g_str_hash, g_str_equal);
 	const char *decided = NULL, *topic = NULL;
 	/* "text" is the subject and the body: made once, not per condition */
-	g_autofree char *all = g_strconcat(mv->mail->subject ? mv->mail->subject : "", "\n",
-					   mv->text ? mv->text : "", NULL);
+	struct texts t = {
+		.all = g_strconcat(mv->mail->subject ? mv->mail->subject : "", "\n",
+				   mv->text ? mv->text : "", NULL),
+	};
+	t.all_folded = needles_fold(t.all);
+	t.body_folded = needles_fold(mv->text ? mv->text : "");
 
 	/* the class first; the topic only matters to a question, so its
 	 * recipes are read only for one (they are most of the patterns that
@@ -627,7 +667,7 @@ rules_classify(const struct rules *r, const struct message_view *mv, struct verd
 			const struct recipe *rc = g_ptr_array_index(r->recipes, i);
 			if (rc->is_topic != (pass == 1) || (pass == 0 && decided) || (pass == 1 && topic))
 				continue;
-			if (!recipe_holds(rc, mv, all, md))
+			if (!recipe_holds(rc, mv, &t, md))
 				continue;
 			if (rc->score == 0) {
 				*(pass == 1 ? &topic : &decided) = rc->name;
@@ -646,9 +686,12 @@ rules_classify(const struct rules *r, const struct message_view *mv, struct verd
 		}
 	}
 	pcre2_match_data_free(md);
+	g_free(t.all);
+	g_free(t.all_folded);
+	g_free(t.body_folded);
 	if (strcmp(v->class, "question") == 0) {
-		const char *t = topic ? topic : best_of(topics);
-		v->topic = t ? t : "other";
+		const char *best = topic ? topic : best_of(topics);
+		v->topic = best ? best : "other";
 	} else {
 		v->topic = NULL;
 	}
@@ -1203,10 +1246,13 @@ rules_extract(const struct rules *r, const struct message_view *mv)
 	/* Prose, for what no form line gave, read with hard-wrapped lines
 	 * joined: "I work with the\nShatt al-Arab Society" is one phrase. */
 	g_autofree char *prose = unwrap(mv->text ? mv->text : "");
+	g_autofree char *prose_folded = needles_fold(prose);
 	for (guint i = 0; i < r->fields->len; i++) {
 		struct field_rule *f = g_ptr_array_index(r->fields, i);
 		for (guint k = 0; !g_hash_table_contains(done, f) && k < f->prose->len; k++) {
 			const struct prose *p = g_ptr_array_index(f->prose, k);
+			if (!may_match(p->re, p->needles, prose, prose_folded, md))
+				continue;
 			int rc = pcre2_match(p->re, (PCRE2_SPTR)prose, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL);
 			if (rc < 0)
 				continue;

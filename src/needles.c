@@ -1,0 +1,426 @@
+/*
+ * needles.c - the words a pattern cannot match without.
+ *
+ * Most rules are alternations of words ("\bvisas?\b|passport|تأشيرة")
+ * run over the whole text of every message, and most of them do not
+ * match.  PCRE2 tries the alternatives at nearly every position of the
+ * text; looking for each word with strstr() is several times cheaper.
+ *
+ * needles_of() reads a pattern for a set of literal strings of which
+ * every match must contain one.  Where that cannot be shown (a class, a
+ * dot or an optional part is all an alternative has, or a construct this
+ * reader does not know), it gives NULL and the pattern always runs.  The
+ * set only rules a text out: a text that holds a needle still goes to
+ * PCRE2.  Patterns are caseless, so needles and texts are compared with
+ * ASCII letters folded to lower case; a needle never holds a character
+ * with case beyond ASCII, and a text holding one of the few characters
+ * that PCRE2 folds to an ASCII letter (Kelvin sign, long s, dotted and
+ * dotless i) is not filtered at all.
+ */
+#include "confmail.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct needles {
+	GPtrArray *words;	/* ASCII-folded, at least MIN_NEEDLE bytes */
+};
+
+/* Shorter words would be found in nearly every text. */
+#define MIN_NEEDLE 3
+
+struct scan {
+	const char *p;
+	bool bail;		/* a construct this reader does not know */
+};
+
+enum atom { ATOM_LITERAL, ATOM_GROUP, ATOM_OTHER };
+
+static GPtrArray *alternation(struct scan *s);
+
+static void
+set_free(GPtrArray *set)
+{
+	if (set)
+		g_ptr_array_free(set, TRUE);
+}
+
+static size_t
+shortest(const GPtrArray *set)
+{
+	size_t n = SIZE_MAX;
+	for (guint i = 0; i < set->len; i++)
+		n = MIN(n, strlen(g_ptr_array_index(set, i)));
+	return n;
+}
+
+/* Keeps in *BEST whichever of *BEST and CANDIDATE has the longer
+ * shortest word: the rarer the words, the more texts they rule out. */
+static void
+consider(GPtrArray **best, GPtrArray *candidate)
+{
+	if (!candidate || shortest(candidate) < MIN_NEEDLE) {
+		set_free(candidate);
+		return;
+	}
+	if (!*best || shortest(candidate) > shortest(*best)) {
+		set_free(*best);
+		*best = candidate;
+	} else {
+		set_free(candidate);
+	}
+}
+
+/* The literal run read so far becomes a candidate of one word. */
+static void
+end_run(GString *run, GPtrArray **best)
+{
+	if (run->len) {
+		GPtrArray *one = g_ptr_array_new_with_free_func(g_free);
+		g_ptr_array_add(one, g_strndup(run->str, run->len));
+		consider(best, one);
+	}
+	g_string_truncate(run, 0);
+}
+
+/* Skips a group whose "(" is just behind S->p, nested groups, classes and
+ * escapes included (a lookaround: what it says is not in the match). */
+static void
+skip_group(struct scan *s)
+{
+	int depth = 1;
+	while (*s->p && depth > 0) {
+		if (*s->p == '\\' && s->p[1])
+			s->p++;
+		else if (*s->p == '(')
+			depth++;
+		else if (*s->p == ')')
+			depth--;
+		s->p++;
+	}
+	if (depth > 0)
+		s->bail = true;
+}
+
+/* Skips a character class whose "[" S->p is on. */
+static void
+skip_class(struct scan *s)
+{
+	s->p++;
+	if (*s->p == '^')
+		s->p++;
+	if (*s->p == ']')
+		s->p++;
+	while (*s->p && *s->p != ']') {
+		if (*s->p == '\\' && s->p[1])
+			s->p++;
+		else if (s->p[0] == '[' && s->p[1] == ':') {
+			const char *end = strstr(s->p + 2, ":]");
+			if (end)
+				s->p = end + 1;
+		}
+		s->p++;
+	}
+	if (*s->p == ']')
+		s->p++;
+	else
+		s->bail = true;
+}
+
+/* Skips "{...}", "<...>" or "'...'" after an escape such as \p or \k. */
+static void
+skip_argument(struct scan *s)
+{
+	char close = *s->p == '{' ? '}' : *s->p == '<' ? '>' : *s->p == '\'' ? '\'' : 0;
+	if (!close) {
+		while (g_ascii_isdigit(*s->p))
+			s->p++;
+		return;
+	}
+	const char *end = strchr(s->p + 1, close);
+	if (!end) {
+		s->bail = true;
+		return;
+	}
+	s->p = end + 1;
+}
+
+/* An escape, S->p on the character after the backslash. */
+static enum atom
+escape(struct scan *s, GString *lit)
+{
+	char c = *s->p;
+	if (!c) {
+		s->bail = true;
+		return ATOM_OTHER;
+	}
+	if (!g_ascii_isalnum(c)) {	/* \? \. \- \\ and escaped non-ASCII */
+		const char *next = g_utf8_next_char(s->p);
+		g_string_append_len(lit, s->p, next - s->p);
+		s->p = next;
+		return ATOM_LITERAL;
+	}
+	s->p++;
+	if (strchr("pPNgk", c))
+		skip_argument(s);
+	else if (g_ascii_isdigit(c) && c != '0')
+		while (g_ascii_isdigit(*s->p))
+			s->p++;
+	else if (!strchr("bBAzZGKdDwWsShHvVRXCntrfea", c))
+		s->bail = true;	/* \Q, \x, \o, \c, \0, \u ...: not worth knowing */
+	return ATOM_OTHER;
+}
+
+/* A group, S->p on its "(": its words in *SET (NULL when it requires
+ * none).  Lookarounds and option settings give ATOM_OTHER. */
+static enum atom
+group(struct scan *s, GPtrArray **set)
+{
+	const char *p = s->p + 1;
+	*set = NULL;
+	if (*p == '*') {
+		s->bail = true;	/* (*VERB) */
+		return ATOM_OTHER;
+	}
+	if (*p == '?') {
+		p++;
+		if (*p == '#') {	/* a comment */
+			const char *end = strchr(p, ')');
+			s->p = end ? end + 1 : p + strlen(p);
+			s->bail = !end;
+			return ATOM_OTHER;
+		}
+		if (*p == '=' || *p == '!' || (p[0] == '<' && (p[1] == '=' || p[1] == '!'))) {
+			s->p = p;
+			skip_group(s);
+			return ATOM_OTHER;
+		}
+		if (*p == ':' || *p == '>' || *p == '|') {
+			p++;
+		} else if (*p == '<' || *p == '\'' || (p[0] == 'P' && p[1] == '<')) {
+			const char *end = strpbrk(p + 1, ">'");
+			if (!end) {
+				s->bail = true;
+				return ATOM_OTHER;
+			}
+			p = end + 1;
+		} else {
+			/* option letters: (?i) or (?i:...); extended mode is
+			 * another syntax, recursion and conditions another game */
+			const char *q = p;
+			while (g_ascii_isalpha(*q) || *q == '-' || *q == '^')
+				q++;
+			if (q == p || memchr(p, 'x', q - p) || (*q != ')' && *q != ':')) {
+				s->bail = true;
+				return ATOM_OTHER;
+			}
+			if (*q == ')') {
+				s->p = q + 1;
+				return ATOM_OTHER;
+			}
+			p = q + 1;
+		}
+	}
+	s->p = p;
+	*set = alternation(s);
+	if (*s->p != ')') {
+		s->bail = true;
+		set_free(g_steal_pointer(set));
+		return ATOM_OTHER;
+	}
+	s->p++;
+	return ATOM_GROUP;
+}
+
+/* A quantifier after an atom, if any: its minimum (1 with none), and
+ * whether the atom may repeat. */
+static int
+quantifier(struct scan *s, bool *repeats)
+{
+	int min = 1;
+	*repeats = false;
+	switch (*s->p) {
+	case '?': min = 0; s->p++; break;
+	case '*': min = 0; *repeats = true; s->p++; break;
+	case '+': *repeats = true; s->p++; break;
+	case '{': {
+		/* {n}, {n,}, {n,m}; anything else is a literal "{" */
+		const char *q = s->p + 1;
+		if (!g_ascii_isdigit(*q))
+			return 1;
+		min = atoi(q);
+		while (g_ascii_isdigit(*q))
+			q++;
+		int max = min;
+		if (*q == ',') {
+			q++;
+			max = g_ascii_isdigit(*q) ? atoi(q) : G_MAXINT;
+			while (g_ascii_isdigit(*q))
+				q++;
+		}
+		if (*q != '}')
+			return 1;
+		*repeats = max > 1;
+		s->p = q + 1;
+		break;
+	}
+	default:
+		return 1;
+	}
+	if (*s->p == '?' || *s->p == '+')	/* lazy, possessive */
+		s->p++;
+	return min;
+}
+
+/* One alternative: the words of the rarest element it cannot match
+ * without, or NULL. */
+static GPtrArray *
+sequence(struct scan *s)
+{
+	GString *run = g_string_new(NULL), *lit = g_string_new(NULL);
+	GPtrArray *best = NULL;
+
+	while (*s->p && *s->p != '|' && *s->p != ')' && !s->bail) {
+		GPtrArray *set = NULL;
+		enum atom kind = ATOM_OTHER;
+		g_string_truncate(lit, 0);
+		switch (*s->p) {
+		case '\\':
+			s->p++;
+			kind = escape(s, lit);
+			break;
+		case '[':
+			skip_class(s);
+			break;
+		case '(':
+			kind = group(s, &set);
+			break;
+		case '.': case '^': case '$':
+			s->p++;
+			break;
+		case '*': case '+': case '?':
+			s->bail = true;
+			break;
+		default: {
+			const char *next = g_utf8_next_char(s->p);
+			gunichar c = g_utf8_get_char(s->p);
+			/* a letter with case beyond ASCII matches its other case */
+			if (c < 0x80 || (g_unichar_tolower(c) == c && g_unichar_toupper(c) == c)) {
+				g_string_append_len(lit, s->p, next - s->p);
+				kind = ATOM_LITERAL;
+			}
+			s->p = next;
+		}
+		}
+		bool repeats = false;
+		int min = s->bail ? 0 : quantifier(s, &repeats);
+		if (kind == ATOM_LITERAL && min > 0) {
+			g_string_append(run, lit->str);
+			if (repeats)
+				end_run(run, &best);
+			continue;
+		}
+		end_run(run, &best);
+		if (kind == ATOM_GROUP && min > 0)
+			consider(&best, set);
+		else
+			set_free(set);
+	}
+	end_run(run, &best);
+	g_string_free(run, TRUE);
+	g_string_free(lit, TRUE);
+	if (s->bail)
+		set_free(g_steal_pointer(&best));
+	return best;
+}
+
+/* Alternatives up to ")" or the end: the union of their words, or NULL
+ * when one of them has none. */
+static GPtrArray *
+alternation(struct scan *s)
+{
+	GPtrArray *all = g_ptr_array_new_with_free_func(g_free);
+	bool every = true;
+	for (;;) {
+		GPtrArray *alt = sequence(s);
+		if (alt) {
+			for (guint i = 0; i < alt->len; i++)
+				g_ptr_array_add(all, g_strdup(g_ptr_array_index(alt, i)));
+			set_free(alt);
+		} else {
+			every = false;
+		}
+		if (*s->p != '|' || s->bail)
+			break;
+		s->p++;
+	}
+	if (!every || s->bail) {
+		set_free(all);
+		return NULL;
+	}
+	return all;
+}
+
+struct needles *
+needles_of(const char *pattern)
+{
+	struct scan s = { .p = pattern };
+	GPtrArray *words = alternation(&s);
+	if (!words || *s.p) {	/* a stray ")" */
+		set_free(words);
+		return NULL;
+	}
+	for (guint i = 0; i < words->len; i++) {
+		char *w = g_ptr_array_index(words, i);
+		for (char *c = w; *c; c++)
+			*c = g_ascii_tolower(*c);
+	}
+	struct needles *n = g_new(struct needles, 1);
+	n->words = words;
+	return n;
+}
+
+void
+needles_free(struct needles *n)
+{
+	if (n) {
+		g_ptr_array_free(n->words, TRUE);
+		g_free(n);
+	}
+}
+
+guint
+needles_count(const struct needles *n)
+{
+	return n ? n->words->len : 0;
+}
+
+const char *
+needles_word(const struct needles *n, guint i)
+{
+	return g_ptr_array_index(n->words, i);
+}
+
+char *
+needles_fold(const char *text)
+{
+	/* U+212A KELVIN SIGN, U+017F LONG S, U+0130, U+0131 */
+	static const char *const to_ascii[] = { "\xe2\x84\xaa", "\xc5\xbf", "\xc4\xb0", "\xc4\xb1" };
+	if (!text)
+		return NULL;
+	for (size_t i = 0; i < G_N_ELEMENTS(to_ascii); i++)
+		if (strstr(text, to_ascii[i]))
+			return NULL;
+	return g_ascii_strdown(text, -1);
+}
+
+bool
+needles_in(const struct needles *n, const char *folded)
+{
+	if (!n || !folded)
+		return true;
+	for (guint i = 0; i < n->words->len; i++)
+		if (strstr(folded, g_ptr_array_index(n->words, i)))
+			return true;
+	return false;
+}

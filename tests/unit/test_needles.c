@@ -1,0 +1,111 @@
+/* needles.c: the words a pattern cannot match without. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "confmail.h"
+
+static gint
+by_string(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The needles of PATTERN, sorted and joined with "|", or "(none)". */
+static char *
+words_of(const char *pattern)
+{
+	struct needles *n = needles_of(pattern);
+	if (!n)
+		return g_strdup("(none)");
+	GPtrArray *w = g_ptr_array_new();
+	for (guint i = 0; i < needles_count(n); i++)
+		g_ptr_array_add(w, (gpointer)needles_word(n, i));
+	g_ptr_array_sort(w, by_string);
+	g_ptr_array_add(w, NULL);
+	char *s = g_strjoinv("|", (char **)w->pdata);
+	g_ptr_array_free(w, TRUE);
+	needles_free(n);
+	return s;
+}
+
+#define assert_needles(pattern, expected) do { \
+	g_autofree char *got_ = words_of(pattern); \
+	assert_string_equal(got_, expected); \
+} while (0)
+
+static void
+test_words(void **state)
+{
+	(void)state;
+	/* alternations of words, optional letters left out, case folded */
+	assert_needles("\\bfund(s|ing|ed)?\\b|Sponsor|\\bcosts?\\b", "cost|fund|sponsor");
+	assert_needles("\\bvisas?\\b|passport|تأشيرة", "passport|visa|تأشيرة");
+	assert_needles("pick[- ]?up|shuttle", "pick|shuttle");
+	/* a required group stands for its words; the rarest element wins */
+	assert_needles("\\b(question|query|could you (tell|let))\\b", "could you |query|question");
+	assert_needles("(?i)\\bmy name is\\s+(?<v>\\p{Lu}\\w+)", "my name is");
+	assert_needles("\\b(?:I|we) (?:will )?(?:cover|pay(?: for)?) our", " our");
+	assert_needles("\\b(?:I|we) (?:will )?(?:cover|pay(?: for)?)", "cover|pay");
+	/* quantifiers, escapes, lookarounds, option settings */
+	assert_needles("abc{2}de", "abc");
+	assert_needles("x{0,3}bcd", "bcd");
+	assert_needles("(?<=x)abc(?!def)", "abc");
+	assert_needles("e\\-mail\\?", "e-mail?");
+	assert_needles("(?-i)\\b[Tt]his is (?:Ahmed)", "his is ");
+	/* a letter with case beyond ASCII is not a literal: é matches É */
+	assert_needles("réponse", "ponse");
+}
+
+static void
+test_no_words(void **state)
+{
+	(void)state;
+	/* an alternative with no word of three bytes or more: nothing to rule out */
+	assert_needles(".", "(none)");
+	assert_needles("abc|de", "(none)");
+	assert_needles("abc|", "(none)");
+	assert_needles("(abcd)?x", "(none)");
+	assert_needles("[a-z]+in|walk", "(none)");
+	assert_needles("[a-z]+ing|walk", "ing|walk");
+	assert_needles("(?=abcd)x", "(none)");
+	/* syntax this reader does not know is never guessed at */
+	assert_needles("(?x) a b c d", "(none)");
+	assert_needles("\\Qabcd\\E", "(none)");
+	assert_needles("(*UCP)abcd", "(none)");
+	assert_needles("(?(1)abcd|efgh)", "(none)");
+	assert_needles("abcd)", "(none)");
+	assert_needles("(abcd", "(none)");
+}
+
+static void
+test_texts(void **state)
+{
+	(void)state;
+	struct needles *n = needles_of("\\bvisa\\b|passport");
+	g_autofree char *yes = needles_fold("About my PASSPORT, please");
+	g_autofree char *no = needles_fold("Nothing about travel papers");
+	assert_true(needles_in(n, yes));
+	assert_false(needles_in(n, no));
+	/* no needles, or a text that must not be filtered: always "may match" */
+	assert_true(needles_in(NULL, no));
+	assert_true(needles_in(n, NULL));
+	/* PCRE2 folds the Kelvin sign to k and the long s to s: such a text
+	 * is not filtered */
+	assert_null(needles_fold("pa\xc5\xbfsport"));
+	assert_null(needles_fold("\xe2\x84\xaa"));
+	needles_free(n);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_words),
+		cmocka_unit_test(test_no_words),
+		cmocka_unit_test(test_texts),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
