@@ -211,7 +211,8 @@ struct mail {
 	char sha256[65];	/* of the raw bytes as stored */
 	char content_sha256[65];	/* the same without the MTA's leading
 					 * trace headers: identifies a message
-					 * that has no Message-ID */
+					 * that has no Message-ID (and is
+					 * only computed for one) */
 	gsize size;
 };
 

@@ -336,6 +336,8 @@ trace_header_length(const guint8 *data, gsize len)
 	return pos;
 }
 
+static void read_message(struct mail *m, GByteArray *raw);
+
 struct mail *
 mail_parse(GByteArray *raw)
 {
@@ -344,10 +346,20 @@ mail_parse(GByteArray *raw)
 	m->headers = g_array_new(FALSE, TRUE, sizeof(struct header));
 	m->size = raw->len;
 	sha256_hex(raw->data, raw->len, m->sha256);
-	gsize skip = trace_header_length(raw->data, raw->len);
-	/* an empty array's data is NULL, and NULL + 0 is undefined */
-	sha256_hex(skip ? raw->data + skip : raw->data, raw->len - skip, m->content_sha256);
+	read_message(m, raw);
+	/* only a message without a Message-ID is known by its content */
+	if (!m->message_id) {
+		gsize skip = trace_header_length(raw->data, raw->len);
+		/* an empty array's data is NULL, and NULL + 0 is undefined */
+		sha256_hex(skip ? raw->data + skip : raw->data, raw->len - skip, m->content_sha256);
+	}
+	return m;
+}
 
+/* What GMime makes of RAW, into M. */
+static void
+read_message(struct mail *m, GByteArray *raw)
+{
 	/* The stream reads RAW in place; RAW must outlive M, and part
 	 * contents stay as offsets into it instead of copies. */
 	g_autoptr(GMimeStream) stream = g_mime_stream_mem_new_with_byte_array(raw);
@@ -373,13 +385,13 @@ mail_parse(GByteArray *raw)
 	if (!m->message) {
 		m->parse_error = g_strdup(raw->len == 0 ? "empty message"
 					  : "no RFC 5322 header block");
-		return m;
+		return;
 	}
 	read_headers(m);
 	if (!has_message_header(m)) {
 		g_clear_object(&m->message);
 		m->parse_error = g_strdup("no RFC 5322 header block");
-		return m;
+		return;
 	}
 	m->message_id = nonempty(clean_value(g_mime_message_get_message_id(m->message)));
 	m->subject = nonempty(clean_value(g_mime_message_get_subject(m->message)));
@@ -392,7 +404,6 @@ mail_parse(GByteArray *raw)
 		m->date = g_date_time_format(utc, "%Y-%m-%dT%H:%M:%SZ");
 	}
 	read_body(m);
-	return m;
 }
 
 const char *

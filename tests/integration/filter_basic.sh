@@ -32,6 +32,10 @@ equal "message without Message-ID keyed by sha256" \
 sed 's/Peter Brand/Petra Brand/' "$DATA/no-message-id.eml" | "$CONFMAIL" filter
 equal "different bytes without Message-ID are two messages" \
 	"$(sql 'SELECT count(*) FROM messages WHERE message_id IS NULL')" 2
+{ echo "Received: from relay2.example by mx.icssi.example; Mon, 24 Jan 2022 12:13:00 +0300"
+  cat "$DATA/no-message-id.eml"; } | "$CONFMAIL" filter
+equal "... but the same bytes through another relay (a new Received line) are one" \
+	"$(sql 'SELECT count(*) FROM messages WHERE message_id IS NULL')" 2
 
 # The raw bytes come back exactly (the mbox From line is envelope, not message).
 id=$(sql "SELECT id FROM messages WHERE message_id = 'ckb-reg-42@rojava-kids.example'")
