@@ -314,17 +314,28 @@ struct message_view {
 /* needles.c: words a pattern cannot match without ---------------------- */
 
 struct needles;
-/* The set of words (ASCII letters folded) of which every match of the
- * caseless PATTERN holds one, or NULL when none can be shown. */
-struct needles *needles_of(const char *pattern);
+/* The words of many patterns, and which of them a text holds. */
+struct needle_index;
+typedef struct needle_hits needle_hits;
+struct needle_index *needle_index_new(void);
+void needle_index_free(struct needle_index *idx);
+/* The set of words (ASCII letters folded, kept in IDX) of which every
+ * match of the caseless PATTERN holds one, or NULL when none can be
+ * shown. */
+struct needles *needles_of(struct needle_index *idx, const char *pattern);
 void needles_free(struct needles *n);
 guint needles_count(const struct needles *n);
-const char *needles_word(const struct needles *n, guint i);
+const char *needles_word(const struct needle_index *idx, const struct needles *n, guint i);
 /* TEXT with ASCII letters folded, or NULL when it must not be filtered. */
 char *needles_fold(const char *text);
-/* Whether FOLDED (from needles_fold) may match: true when N or FOLDED is
- * NULL or a word of N occurs in it. */
-bool needles_in(const struct needles *n, const char *folded);
+/* The words of IDX that FOLDED (from needles_fold) holds, in one pass;
+ * NULL when FOLDED is NULL. */
+struct needle_hits *needle_hits_of(const struct needle_index *idx, const char *folded);
+void needle_hits_free(struct needle_hits *h);
+/* Whether the text of HITS may match: true when N or HITS is NULL or the
+ * text holds a word of N. */
+bool needles_in(const struct needles *n, const struct needle_hits *hits);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(needle_hits, needle_hits_free)
 
 typedef struct rules rules;
 /* Loads DIR/classify.rules, DIR/fields.rules and DIR's tables; errors

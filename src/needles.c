@@ -11,7 +11,8 @@
  * dot or an optional part is all an alternative has, or a construct this
  * reader does not know), it gives NULL and the pattern always runs.  The
  * set only rules a text out: a text that holds a needle still goes to
- * PCRE2.  Patterns are caseless, so needles and texts are compared with
+ * PCRE2.  The words of all patterns go into one index, so that one pass
+ * over a text (needle_hits_of) finds every word of every pattern in it.  Patterns are caseless, so needles and texts are compared with
  * ASCII letters folded to lower case; a needle never holds a character
  * with case beyond ASCII, and a text holding one of the few characters
  * that PCRE2 folds to an ASCII letter (Kelvin sign, long s, dotted and
@@ -23,7 +24,30 @@
 #include <string.h>
 
 struct needles {
+	GArray *ids;		/* of guint: the words, in the index */
+};
+
+/* Words by their first three bytes: a chained hash table small enough
+ * that a single filter run does not pay for touching much of it. */
+#define BUCKETS 4096
+
+/* A word as the scan compares it: its first four bytes at once. */
+struct entry {
+	guint32 key, mask;	/* the first bytes, and which of them count */
+	guint len;
+	guint next;		/* the next word of the same bucket, plus one */
+};
+
+struct needle_index {
 	GPtrArray *words;	/* ASCII-folded, at least MIN_NEEDLE bytes */
+	GHashTable *ids;	/* word -> its index in words, plus one */
+	guint head[BUCKETS];	/* first word (index plus one) of a bucket */
+	GArray *entries;	/* of struct entry, by word index */
+};
+
+struct needle_hits {
+	guint words;
+	guint8 bits[];		/* one per word of the index */
 };
 
 /* Shorter words would be found in nearly every text. */
@@ -361,8 +385,56 @@ alternation(struct scan *s)
 	return all;
 }
 
+static guint
+bucket_of(const char *p)
+{
+	guint32 h = (guint8)p[0] | (guint32)(guint8)p[1] << 8 | (guint32)(guint8)p[2] << 16;
+	return (h * 2654435761u) >> 20;	/* the top 12 bits: BUCKETS */
+}
+
+struct needle_index *
+needle_index_new(void)
+{
+	struct needle_index *idx = g_new0(struct needle_index, 1);
+	idx->words = g_ptr_array_new_with_free_func(g_free);
+	idx->ids = g_hash_table_new(g_str_hash, g_str_equal);
+	idx->entries = g_array_new(FALSE, TRUE, sizeof(struct entry));
+	return idx;
+}
+
+void
+needle_index_free(struct needle_index *idx)
+{
+	if (!idx)
+		return;
+	g_hash_table_destroy(idx->ids);
+	g_ptr_array_free(idx->words, TRUE);
+	g_array_free(idx->entries, TRUE);
+	g_free(idx);
+}
+
+/* The id of WORD in IDX, added if new. */
+static guint
+word_id(struct needle_index *idx, char *word)
+{
+	gpointer known = g_hash_table_lookup(idx->ids, word);
+	if (known) {
+		g_free(word);
+		return GPOINTER_TO_UINT(known) - 1;
+	}
+	guint id = idx->words->len, b = bucket_of(word);
+	g_ptr_array_add(idx->words, word);
+	g_hash_table_insert(idx->ids, word, GUINT_TO_POINTER(id + 1));
+	struct entry e = { .len = (guint)strlen(word), .next = idx->head[b] };
+	memcpy(&e.key, word, MIN(e.len, 4));
+	e.mask = e.len >= 4 ? 0xffffffffu : 0xffffffu;	/* little-endian: the low bytes */
+	g_array_append_val(idx->entries, e);
+	idx->head[b] = id + 1;
+	return id;
+}
+
 struct needles *
-needles_of(const char *pattern)
+needles_of(struct needle_index *idx, const char *pattern)
 {
 	struct scan s = { .p = pattern };
 	GPtrArray *words = alternation(&s);
@@ -370,13 +442,16 @@ needles_of(const char *pattern)
 		set_free(words);
 		return NULL;
 	}
+	struct needles *n = g_new(struct needles, 1);
+	n->ids = g_array_new(FALSE, FALSE, sizeof(guint));
 	for (guint i = 0; i < words->len; i++) {
 		char *w = g_ptr_array_index(words, i);
 		for (char *c = w; *c; c++)
 			*c = g_ascii_tolower(*c);
+		guint id = word_id(idx, g_steal_pointer(&words->pdata[i]));
+		g_array_append_val(n->ids, id);
 	}
-	struct needles *n = g_new(struct needles, 1);
-	n->words = words;
+	set_free(words);
 	return n;
 }
 
@@ -384,7 +459,7 @@ void
 needles_free(struct needles *n)
 {
 	if (n) {
-		g_ptr_array_free(n->words, TRUE);
+		g_array_free(n->ids, TRUE);
 		g_free(n);
 	}
 }
@@ -392,13 +467,48 @@ needles_free(struct needles *n)
 guint
 needles_count(const struct needles *n)
 {
-	return n ? n->words->len : 0;
+	return n ? n->ids->len : 0;
 }
 
 const char *
-needles_word(const struct needles *n, guint i)
+needles_word(const struct needle_index *idx, const struct needles *n, guint i)
 {
-	return g_ptr_array_index(n->words, i);
+	return g_ptr_array_index(idx->words, g_array_index(n->ids, guint, i));
+}
+
+struct needle_hits *
+needle_hits_of(const struct needle_index *idx, const char *folded)
+{
+	if (!idx || !folded)
+		return NULL;
+	struct needle_hits *h = g_malloc0(sizeof *h + idx->words->len / 8 + 1);
+	h->words = idx->words->len;
+	size_t len = strlen(folded);
+	const struct entry *entries = (const struct entry *)(void *)idx->entries->data;
+	for (size_t i = 0; i + MIN_NEEDLE <= len; i++) {
+		/* a word begins with a whole character, never inside one */
+		if (((guint8)folded[i] & 0xc0) == 0x80)
+			continue;
+		/* i + 3 <= len, and the byte at len is the NUL: four bytes */
+		guint32 here;
+		memcpy(&here, folded + i, 4);
+		for (guint id = idx->head[bucket_of(folded + i)]; id; id = entries[id - 1].next) {
+			const struct entry *e = &entries[id - 1];
+			if ((here & e->mask) != e->key || e->len > len - i)
+				continue;
+			if (e->len <= 4 || memcmp(folded + i + 4,
+						  (const char *)g_ptr_array_index(idx->words, id - 1) + 4,
+						  e->len - 4) == 0)
+				h->bits[(id - 1) / 8] |= (guint8)(1u << ((id - 1) % 8));
+		}
+	}
+	return h;
+}
+
+void
+needle_hits_free(struct needle_hits *h)
+{
+	g_free(h);
 }
 
 char *
@@ -415,12 +525,14 @@ needles_fold(const char *text)
 }
 
 bool
-needles_in(const struct needles *n, const char *folded)
+needles_in(const struct needles *n, const struct needle_hits *hits)
 {
-	if (!n || !folded)
+	if (!n || !hits)
 		return true;
-	for (guint i = 0; i < n->words->len; i++)
-		if (strstr(folded, g_ptr_array_index(n->words, i)))
+	for (guint i = 0; i < n->ids->len; i++) {
+		guint id = g_array_index(n->ids, guint, i);
+		if (hits->bits[id / 8] & (1u << (id % 8)))
 			return true;
+	}
 	return false;
 }

@@ -64,6 +64,7 @@ struct rules {
 	GPtrArray *fields;	/* of struct field_rule, in fields.rules order */
 	GHashTable *labels;	/* folded label -> struct field_rule */
 	struct table *countries, *languages, *months, *words;
+	struct needle_index *needle_index;	/* the words of the patterns */
 };
 
 static const char *type_names[] = {
@@ -144,6 +145,7 @@ rules_free(struct rules *r)
 	table_free(r->languages);
 	table_free(r->months);
 	table_free(r->words);
+	needle_index_free(r->needle_index);
 	g_free(r);
 }
 
@@ -198,17 +200,17 @@ matches(const pcre2_code *re, const char *subject, pcre2_match_data *md)
  * all the same, and a match there aborts (tests/integration/needles.sh). */
 static bool check_needles;
 
-/* Whether RE may match SUBJECT, by N's words in FOLDED (needles_fold of
+/* Whether RE may match SUBJECT, by N's words among HITS (those of
  * SUBJECT): false means it cannot. */
 static bool
-may_match(const pcre2_code *re, const struct needles *n, const char *subject,
-	  const char *folded, pcre2_match_data *md)
+may_match(const struct rules *r, const pcre2_code *re, const struct needles *n,
+	  const char *subject, const struct needle_hits *hits, pcre2_match_data *md)
 {
-	if (needles_in(n, folded))
+	if (needles_in(n, hits))
 		return true;
 	if (check_needles && matches(re, subject, md))
 		g_error("needles: the words '%s' (and %u more) ruled out a text that the pattern matches",
-			needles_word(n, 0), needles_count(n) - 1);
+			needles_word(r->needle_index, n, 0), needles_count(n) - 1);
 	return false;
 }
 
@@ -261,7 +263,8 @@ first_word(const char *s, const char **rest)
 }
 
 static bool
-parse_condition(struct recipe *rc, const char *text, const char *file, int no, GError **error)
+parse_condition(struct rules *r, struct recipe *rc, const char *text, const char *file, int no,
+		GError **error)
 {
 	struct condition *c = g_new0(struct condition, 1);
 	const char *rest;
@@ -305,7 +308,7 @@ parse_condition(struct recipe *rc, const char *text, const char *file, int no, G
 		return false;
 	}
 	if (c->where == W_BODY || c->where == W_TEXT)
-		c->needles = needles_of(pattern);
+		c->needles = needles_of(r->needle_index, pattern);
 	g_ptr_array_add(rc->conditions, c);
 	return true;
 }
@@ -372,7 +375,7 @@ recipe_body(struct rules *r, void *block, const char *text, const char *path, in
 	    GError **error)
 {
 	(void)r;
-	return parse_condition(block, text, path, no, error);
+	return parse_condition(r, block, text, path, no, error);
 }
 
 static bool
@@ -423,7 +426,7 @@ field_line(struct rules *r, struct field_rule *f, const char *text, const char *
 		if (coded)
 			p->code = first_word(rest, &rest);
 		p->re = compile(rest, path, no, error);
-		p->needles = p->re ? needles_of(rest) : NULL;
+		p->needles = p->re ? needles_of(r->needle_index, rest) : NULL;
 		if (!p->re || (coded && !*p->code)) {
 			if (p->re)
 				g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
@@ -524,6 +527,7 @@ rules_load(const char *dir, GError **error)
 {
 	struct rules *r = g_new0(struct rules, 1);
 	check_needles = g_strcmp0(g_getenv("CONFMAIL_CHECK_NEEDLES"), "1") == 0;
+	r->needle_index = needle_index_new();
 	static const struct {
 		const char *file;
 		size_t offset;
@@ -584,18 +588,19 @@ header_values(const struct mail *m, const char *name)
 }
 
 /* What the body and text conditions read, made once per message: the
- * text (subject and body), and both with ASCII letters folded for the
- * needles. */
+ * text (subject and body), and the words of the patterns in each. */
 struct texts {
-	char *all, *all_folded, *body_folded;
+	char *all;
+	struct needle_hits *all_hits, *body_hits;
 };
 
 static bool
-condition_holds(const struct condition *c, const struct message_view *mv,
+condition_holds(const struct rules *r, const struct condition *c, const struct message_view *mv,
 		const struct texts *t, pcre2_match_data *md)
 {
 	g_autofree char *owned = NULL;
-	const char *subject = "", *folded = NULL;
+	const char *subject = "";
+	const struct needle_hits *hits = NULL;
 
 	switch (c->where) {
 	case W_RECIPIENT: subject = mv->env->recipient; break;
@@ -607,21 +612,21 @@ condition_holds(const struct condition *c, const struct message_view *mv,
 		break;
 	case W_SUBJECT: subject = mv->mail->subject; break;
 	case W_HEADER: subject = owned = header_values(mv->mail, c->header); break;
-	case W_BODY: subject = mv->text; folded = t->body_folded; break;
-	case W_TEXT: subject = t->all; folded = t->all_folded; break;
+	case W_BODY: subject = mv->text; hits = t->body_hits; break;
+	case W_TEXT: subject = t->all; hits = t->all_hits; break;
 	}
 	if (!subject)
 		subject = "";
-	bool m = may_match(c->re, c->needles, subject, folded, md) && matches(c->re, subject, md);
+	bool m = may_match(r, c->re, c->needles, subject, hits, md) && matches(c->re, subject, md);
 	return c->negate ? !m : m;
 }
 
 static bool
-recipe_holds(const struct recipe *rc, const struct message_view *mv, const struct texts *t,
-	     pcre2_match_data *md)
+recipe_holds(const struct rules *r, const struct recipe *rc, const struct message_view *mv,
+	     const struct texts *t, pcre2_match_data *md)
 {
 	for (guint i = 0; i < rc->conditions->len; i++)
-		if (!condition_holds(g_ptr_array_index(rc->conditions, i), mv, t, md))
+		if (!condition_holds(r, g_ptr_array_index(rc->conditions, i), mv, t, md))
 			return false;
 	return true;
 }
@@ -656,8 +661,10 @@ rules_classify(const struct rules *r, const struct message_view *mv, struct verd
 		.all = g_strconcat(mv->mail->subject ? mv->mail->subject : "", "\n",
 				   mv->text ? mv->text : "", NULL),
 	};
-	t.all_folded = needles_fold(t.all);
-	t.body_folded = needles_fold(mv->text ? mv->text : "");
+	g_autofree char *all_folded = needles_fold(t.all);
+	g_autofree char *body_folded = needles_fold(mv->text ? mv->text : "");
+	t.all_hits = needle_hits_of(r->needle_index, all_folded);
+	t.body_hits = needle_hits_of(r->needle_index, body_folded);
 
 	/* the class first; the topic only matters to a question, so its
 	 * recipes are read only for one (they are most of the patterns that
@@ -667,7 +674,7 @@ rules_classify(const struct rules *r, const struct message_view *mv, struct verd
 			const struct recipe *rc = g_ptr_array_index(r->recipes, i);
 			if (rc->is_topic != (pass == 1) || (pass == 0 && decided) || (pass == 1 && topic))
 				continue;
-			if (!recipe_holds(rc, mv, &t, md))
+			if (!recipe_holds(r, rc, mv, &t, md))
 				continue;
 			if (rc->score == 0) {
 				*(pass == 1 ? &topic : &decided) = rc->name;
@@ -687,8 +694,8 @@ rules_classify(const struct rules *r, const struct message_view *mv, struct verd
 	}
 	pcre2_match_data_free(md);
 	g_free(t.all);
-	g_free(t.all_folded);
-	g_free(t.body_folded);
+	needle_hits_free(t.all_hits);
+	needle_hits_free(t.body_hits);
 	if (strcmp(v->class, "question") == 0) {
 		const char *best = topic ? topic : best_of(topics);
 		v->topic = best ? best : "other";
@@ -1247,11 +1254,12 @@ rules_extract(const struct rules *r, const struct message_view *mv)
 	 * joined: "I work with the\nShatt al-Arab Society" is one phrase. */
 	g_autofree char *prose = unwrap(mv->text ? mv->text : "");
 	g_autofree char *prose_folded = needles_fold(prose);
+	g_autoptr(needle_hits) prose_hits = needle_hits_of(r->needle_index, prose_folded);
 	for (guint i = 0; i < r->fields->len; i++) {
 		struct field_rule *f = g_ptr_array_index(r->fields, i);
 		for (guint k = 0; !g_hash_table_contains(done, f) && k < f->prose->len; k++) {
 			const struct prose *p = g_ptr_array_index(f->prose, k);
-			if (!may_match(p->re, p->needles, prose, prose_folded, md))
+			if (!may_match(r, p->re, p->needles, prose, prose_hits, md))
 				continue;
 			int rc = pcre2_match(p->re, (PCRE2_SPTR)prose, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL);
 			if (rc < 0)

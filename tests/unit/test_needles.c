@@ -17,17 +17,21 @@ by_string(gconstpointer a, gconstpointer b)
 static char *
 words_of(const char *pattern)
 {
-	struct needles *n = needles_of(pattern);
-	if (!n)
+	struct needle_index *idx = needle_index_new();
+	struct needles *n = needles_of(idx, pattern);
+	if (!n) {
+		needle_index_free(idx);
 		return g_strdup("(none)");
+	}
 	GPtrArray *w = g_ptr_array_new();
 	for (guint i = 0; i < needles_count(n); i++)
-		g_ptr_array_add(w, (gpointer)needles_word(n, i));
+		g_ptr_array_add(w, (gpointer)needles_word(idx, n, i));
 	g_ptr_array_sort(w, by_string);
 	g_ptr_array_add(w, NULL);
 	char *s = g_strjoinv("|", (char **)w->pdata);
 	g_ptr_array_free(w, TRUE);
 	needles_free(n);
+	needle_index_free(idx);
 	return s;
 }
 
@@ -80,23 +84,44 @@ test_no_words(void **state)
 	assert_needles("(abcd", "(none)");
 }
 
+/* Whether the text may match PATTERN, by the index IDX. */
+static bool
+may_hold(struct needle_index *idx, struct needles *n, const char *text)
+{
+	g_autofree char *folded = needles_fold(text);
+	g_autoptr(needle_hits) hits = needle_hits_of(idx, folded);
+	return needles_in(n, hits);
+}
+
 static void
 test_texts(void **state)
 {
 	(void)state;
-	struct needles *n = needles_of("\\bvisa\\b|passport");
-	g_autofree char *yes = needles_fold("About my PASSPORT, please");
-	g_autofree char *no = needles_fold("Nothing about travel papers");
-	assert_true(needles_in(n, yes));
-	assert_false(needles_in(n, no));
+	struct needle_index *idx = needle_index_new();
+	struct needles *visa = needles_of(idx, "\\bvisa\\b|passport");
+	/* words shared with another pattern are one word of the index; a
+	 * word of three bytes; words that start alike ("hotel", "hotels") */
+	struct needles *travel = needles_of(idx, "passport|bus|hotel|hotels only");
+	assert_true(may_hold(idx, visa, "About my PASSPORT, please"));
+	assert_true(may_hold(idx, visa, "visa"));
+	assert_false(may_hold(idx, visa, "Nothing about travel papers"));
+	assert_false(may_hold(idx, visa, "vis"));
+	assert_false(may_hold(idx, visa, ""));
+	assert_true(may_hold(idx, travel, "by BUS"));
+	assert_true(may_hold(idx, travel, "the hotel"));
+	assert_false(may_hold(idx, travel, "the hote"));
+	assert_true(may_hold(idx, visa, "\xd9\x81\xd9\x8a passport \xd8\xaa"));
 	/* no needles, or a text that must not be filtered: always "may match" */
-	assert_true(needles_in(NULL, no));
-	assert_true(needles_in(n, NULL));
+	assert_true(needles_in(NULL, NULL));
+	assert_true(needles_in(visa, NULL));
 	/* PCRE2 folds the Kelvin sign to k and the long s to s: such a text
 	 * is not filtered */
 	assert_null(needles_fold("pa\xc5\xbfsport"));
 	assert_null(needles_fold("\xe2\x84\xaa"));
-	needles_free(n);
+	assert_true(may_hold(idx, visa, "pa\xc5\xbfsport"));
+	needles_free(visa);
+	needles_free(travel);
+	needle_index_free(idx);
 }
 
 int
