@@ -237,6 +237,7 @@ char *text_from_html(const char *html);
  * CRLF and CR to LF. */
 char *text_normalise(const char *s);
 bool text_nfc_inert(gunichar c);
+bool text_nfc_lone_mark(gunichar c);
 /* Without quoted history ("> " lines, "On ... wrote:", Outlook
  * "From:/Sent:" blocks, "-----Original Message-----", their Arabic and
  * Kurdish forms) and without a signature after "-- ". */

@@ -532,6 +532,16 @@ text_nfc_inert(gunichar c)
 	return (c >= 0x2010 && c <= 0x205e) || c == 0x200c || c == 0x200d || c == 0x20ac;
 }
 
+/* Whether C is an Arabic mark that NFC leaves alone when no other mark
+ * stands beside it: it composes with nothing (hamza and madda above and
+ * below do), and only neighbouring marks are put in order. */
+bool
+text_nfc_lone_mark(gunichar c)
+{
+	return ((c >= 0x064b && c <= 0x0652) || (c >= 0x0656 && c <= 0x065f) || c == 0x0670 ||
+		(c >= 0x06d6 && c <= 0x06ed)) && g_unichar_ismark(c);
+}
+
 char *
 text_normalise(const char *s)
 {
@@ -543,7 +553,7 @@ text_normalise(const char *s)
 	if (!g_utf8_validate(s, (gssize)len, NULL))
 		s = copy = g_utf8_make_valid(s, (gssize)len);
 	GString *out = g_string_sized_new(strlen(s));
-	bool inert = true;
+	bool inert = true, after_mark = false;
 
 	for (const char *p = s; *p;) {
 		/* most text is ASCII: copy a run of it at once */
@@ -553,6 +563,7 @@ text_normalise(const char *s)
 		if (q > p) {
 			g_string_append_len(out, p, q - p);
 			p = q;
+			after_mark = false;
 			continue;
 		}
 		if (!*p)
@@ -569,6 +580,8 @@ text_normalise(const char *s)
 			if (c >= char_map[i].first && c <= char_map[i].last)
 				break;
 		if (i < G_N_ELEMENTS(char_map)) {
+			/* what disappears leaves its neighbours side by side */
+			after_mark = after_mark && !char_map[i].to;
 			if (char_map[i].digits)
 				g_string_append_c(out, (char)(char_map[i].to + (int)(c - char_map[i].first)));
 			else if (char_map[i].to)
@@ -583,7 +596,9 @@ text_normalise(const char *s)
 			inert = false;
 			continue;
 		}
-		inert = inert && text_nfc_inert(c);
+		bool lone_mark = text_nfc_lone_mark(c) && !after_mark;
+		inert = inert && (text_nfc_inert(c) || lone_mark);
+		after_mark = g_unichar_ismark(c);
 		g_string_append_unichar(out, c);
 	}
 	if (inert)

@@ -357,7 +357,29 @@ test_nfc_inert(void **state)
 			fail_msg("NFC changes a string of U+%04X and the inert characters", c);
 		g_string_free(s, TRUE);
 	}
+	/* an Arabic mark with an inert character before it and after it */
+	for (gunichar m = 0x0600; m < 0x0700; m++) {
+		if (!text_nfc_lone_mark(m))
+			continue;
+		GString *s = g_string_new(NULL);
+		for (guint k = 0; k < inert->len; k++) {
+			g_string_append_unichar(s, g_array_index(inert, gunichar, k));
+			g_string_append_unichar(s, m);
+		}
+		g_autofree char *nfc = g_utf8_normalize(s->str, (gssize)s->len, G_NORMALIZE_NFC);
+		if (strcmp(nfc, s->str) != 0)
+			fail_msg("NFC changes U+%04X after an inert character", m);
+		g_string_free(s, TRUE);
+	}
 	g_array_free(inert, TRUE);
+	assert_false(text_nfc_lone_mark(0x0654));	/* hamza above composes */
+	assert_false(text_nfc_lone_mark(0x0301));
+	/* shadda then fatha: two marks, put in canonical order (fatha first) */
+	assert_normalised("\xd8\xa8\xd9\x91\xd9\x8e", "\xd8\xa8\xd9\x8e\xd9\x91");
+	/* ... also when a tatweel between them has gone */
+	assert_normalised("\xd8\xa8\xd9\x91\xd9\x80\xd9\x8e", "\xd8\xa8\xd9\x8e\xd9\x91");
+	/* one mark alone stays where it is: shukran with fathatan */
+	assert_normalised("\xd8\xb4\xd9\x83\xd8\xb1\xd8\xa7\xd9\x8b", "\xd8\xb4\xd9\x83\xd8\xb1\xd8\xa7\xd9\x8b");
 	assert_false(text_nfc_inert(0x0301));	/* combining acute */
 	assert_false(text_nfc_inert(0x0654));	/* Arabic hamza above */
 	assert_false(text_nfc_inert(0x212b));	/* Angstrom sign: a singleton */
