@@ -332,6 +332,9 @@ char *needles_fold(const char *text);
 /* The words of IDX that FOLDED (from needles_fold) holds, in one pass;
  * NULL when FOLDED is NULL. */
 struct needle_hits *needle_hits_of(const struct needle_index *idx, const char *folded);
+/* TO gets the words of FROM too (both of the same index); a word holds
+ * no line break, so the hits of "A\nB" are those of A and of B. */
+void needle_hits_add(struct needle_hits *to, const struct needle_hits *from);
 void needle_hits_free(struct needle_hits *h);
 /* Whether the text of HITS may match: true when N or HITS is NULL or the
  * text holds a word of N. */

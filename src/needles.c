@@ -328,8 +328,9 @@ sequence(struct scan *s)
 		default: {
 			const char *next = g_utf8_next_char(s->p);
 			gunichar c = g_utf8_get_char(s->p);
-			/* a letter with case beyond ASCII matches its other case */
-			if (c < 0x80 || (g_unichar_tolower(c) == c && g_unichar_toupper(c) == c)) {
+			/* a letter with case beyond ASCII matches its other case;
+			 * a word never holds a line break (needle_hits_add) */
+			if (c != '\n' && (c < 0x80 || (g_unichar_tolower(c) == c && g_unichar_toupper(c) == c))) {
 				g_string_append_len(lit, s->p, next - s->p);
 				kind = ATOM_LITERAL;
 			}
@@ -503,6 +504,13 @@ needle_hits_of(const struct needle_index *idx, const char *folded)
 		}
 	}
 	return h;
+}
+
+void
+needle_hits_add(struct needle_hits *to, const struct needle_hits *from)
+{
+	for (guint i = 0; to && from && i < to->words / 8 + 1; i++)
+		to->bits[i] |= from->bits[i];
 }
 
 void

@@ -661,10 +661,13 @@ rules_classify(const struct rules *r, const struct message_view *mv, struct verd
 		.all = g_strconcat(mv->mail->subject ? mv->mail->subject : "", "\n",
 				   mv->text ? mv->text : "", NULL),
 	};
-	g_autofree char *all_folded = needles_fold(t.all);
+	/* the text's words are the subject's and the body's: a word holds
+	 * no line break (tests/unit/test_needles.c) */
+	g_autofree char *subject_folded = needles_fold(mv->mail->subject ? mv->mail->subject : "");
 	g_autofree char *body_folded = needles_fold(mv->text ? mv->text : "");
-	t.all_hits = needle_hits_of(r->needle_index, all_folded);
 	t.body_hits = needle_hits_of(r->needle_index, body_folded);
+	t.all_hits = subject_folded && body_folded ? needle_hits_of(r->needle_index, subject_folded) : NULL;
+	needle_hits_add(t.all_hits, t.body_hits);
 
 	/* the class first; the topic only matters to a question, so its
 	 * recipes are read only for one (they are most of the patterns that

@@ -59,6 +59,8 @@ test_words(void **state)
 	assert_needles("(?<=x)abc(?!def)", "abc");
 	assert_needles("e\\-mail\\?", "e-mail?");
 	assert_needles("(?-i)\\b[Tt]his is (?:Ahmed)", "his is ");
+	/* a line break is never part of a word */
+	assert_needles("abcd\nef", "abcd");
 	/* a letter with case beyond ASCII is not a literal: é matches É */
 	assert_needles("réponse", "ponse");
 }
@@ -119,6 +121,16 @@ test_texts(void **state)
 	assert_null(needles_fold("pa\xc5\xbfsport"));
 	assert_null(needles_fold("\xe2\x84\xaa"));
 	assert_true(may_hold(idx, visa, "pa\xc5\xbfsport"));
+	/* the hits of a subject and a body make those of both */
+	g_autofree char *subject = needles_fold("Visa");
+	g_autofree char *body = needles_fold("I come by bus");
+	g_autoptr(needle_hits) both = needle_hits_of(idx, subject);
+	g_autoptr(needle_hits) body_hits = needle_hits_of(idx, body);
+	assert_false(needles_in(travel, both));
+	needle_hits_add(both, body_hits);
+	assert_true(needles_in(visa, both));
+	assert_true(needles_in(travel, both));
+	assert_false(needles_in(visa, body_hits));
 	needles_free(visa);
 	needles_free(travel);
 	needle_index_free(idx);
