@@ -48,9 +48,14 @@ else
 BIN = $(BUILD)/confmail
 endif
 
-.PHONY: all check unit integration sanitize valgrind fuzz fuzz-build demo bench install clean deps
+.PHONY: all check unit integration sanitize valgrind fuzz fuzz-build demo bench install clean deps print-libs
 
 all: $(BIN)
+
+# the libraries the binary links (tests/bench/intake links an empty
+# program the same way, to show what loading them costs)
+print-libs:
+	@echo $(LIBS)
 
 $(BIN): $(OBJS)
 	@echo "  LD      $@"
