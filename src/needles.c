@@ -58,15 +58,41 @@ struct scan {
 	bool bail;		/* a construct this reader does not know */
 };
 
-enum atom { ATOM_LITERAL, ATOM_GROUP, ATOM_OTHER };
+/* What a piece of a pattern tells of the text it matches.  NEEDED: words
+ * of which that text holds one, or NULL.  EXACT: the strings it can
+ * match, when it can match nothing else ("(I|we)" is {"I", "we"},
+ * "(?:will )?" is {"will ", ""}), or NULL.  Exact pieces side by side
+ * multiply: "do (I|we) need" needs "do I need" or "do we need". */
+struct lits {
+	GPtrArray *needed, *exact;
+};
 
-static GPtrArray *alternation(struct scan *s);
+/* More strings than this, and a piece is not worth listing exactly. */
+#define MAX_EXACT 64
+
+enum atom { ATOM_LITERAL, ATOM_GROUP, ATOM_CLASS, ATOM_EMPTY, ATOM_OTHER };
+
+static struct lits alternation(struct scan *s);
 
 static void
 set_free(GPtrArray *set)
 {
 	if (set)
 		g_ptr_array_free(set, TRUE);
+}
+
+static GPtrArray *
+set_new(void)
+{
+	return g_ptr_array_new_with_free_func(g_free);
+}
+
+static GPtrArray *
+set_of(const char *word)
+{
+	GPtrArray *set = set_new();
+	g_ptr_array_add(set, g_strdup(word));
+	return set;
 }
 
 static size_t
@@ -78,8 +104,24 @@ shortest(const GPtrArray *set)
 	return n;
 }
 
+/* Every string of A followed by every string of B, or NULL when that
+ * would be more than MAX_EXACT. */
+static GPtrArray *
+product(const GPtrArray *a, const GPtrArray *b)
+{
+	if ((gsize)a->len * b->len > MAX_EXACT)
+		return NULL;
+	GPtrArray *out = set_new();
+	for (guint i = 0; i < a->len; i++)
+		for (guint k = 0; k < b->len; k++)
+			g_ptr_array_add(out, g_strconcat(g_ptr_array_index(a, i),
+							 g_ptr_array_index(b, k), NULL));
+	return out;
+}
+
 /* Keeps in *BEST whichever of *BEST and CANDIDATE has the longer
- * shortest word: the rarer the words, the more texts they rule out. */
+ * shortest word: the rarer the words, the more texts they rule out.
+ * CANDIDATE is consumed. */
 static void
 consider(GPtrArray **best, GPtrArray *candidate)
 {
@@ -93,18 +135,6 @@ consider(GPtrArray **best, GPtrArray *candidate)
 	} else {
 		set_free(candidate);
 	}
-}
-
-/* The literal run read so far becomes a candidate of one word. */
-static void
-end_run(GString *run, GPtrArray **best)
-{
-	if (run->len) {
-		GPtrArray *one = g_ptr_array_new_with_free_func(g_free);
-		g_ptr_array_add(one, g_strndup(run->str, run->len));
-		consider(best, one);
-	}
-	g_string_truncate(run, 0);
 }
 
 /* Skips a group whose "(" is just behind S->p, nested groups, classes and
@@ -126,29 +156,56 @@ skip_group(struct scan *s)
 		s->bail = true;
 }
 
-/* Skips a character class whose "[" S->p is on. */
-static void
-skip_class(struct scan *s)
+/* Whether C, a character of a caseless pattern, stands for itself (and
+ * its ASCII case): a letter with case beyond ASCII matches its other
+ * case, and a word never holds a line break (needle_hits_add). */
+static bool
+plain_char(gunichar c)
 {
-	s->p++;
+	return c != '\n' && (c < 0x80 || (g_unichar_tolower(c) == c && g_unichar_toupper(c) == c));
+}
+
+/* A character class, S->p on its "[": the characters it can match when
+ * it is a short list of plain ones ("[sz]", "[- ]"), else NULL. */
+static GPtrArray *
+class_set(struct scan *s)
+{
+	const char *start = ++s->p;
+	bool plain = *s->p != '^';
 	if (*s->p == '^')
 		s->p++;
 	if (*s->p == ']')
 		s->p++;
 	while (*s->p && *s->p != ']') {
-		if (*s->p == '\\' && s->p[1])
+		if (*s->p == '\\' && s->p[1]) {
+			plain = false;
 			s->p++;
-		else if (s->p[0] == '[' && s->p[1] == ':') {
+		} else if (s->p[0] == '[' && s->p[1] == ':') {
 			const char *end = strstr(s->p + 2, ":]");
+			plain = false;
 			if (end)
 				s->p = end + 1;
 		}
-		s->p++;
+		s->p = g_utf8_next_char(s->p);
 	}
-	if (*s->p == ']')
-		s->p++;
-	else
+	if (*s->p != ']') {
 		s->bail = true;
+		return NULL;
+	}
+	const char *end = s->p++;
+	if (!plain || end == start)
+		return NULL;
+	GPtrArray *set = set_new();
+	for (const char *c = start; c < end; c = g_utf8_next_char(c)) {
+		gunichar u = g_utf8_get_char(c);
+		/* a range, or a character that is not itself */
+		if ((*c == '-' && c != start && c + 1 != end) || !plain_char(u) || set->len == 8) {
+			set_free(set);
+			return NULL;
+		}
+		g_ptr_array_add(set, g_strndup(c, g_utf8_next_char(c) - c));
+	}
+	return set;
 }
 
 /* Skips "{...}", "<...>" or "'...'" after an escape such as \p or \k. */
@@ -180,28 +237,31 @@ escape(struct scan *s, GString *lit)
 	}
 	if (!g_ascii_isalnum(c)) {	/* \? \. \- \\ and escaped non-ASCII */
 		const char *next = g_utf8_next_char(s->p);
-		g_string_append_len(lit, s->p, next - s->p);
+		bool plain = plain_char(g_utf8_get_char(s->p));
+		if (plain)
+			g_string_append_len(lit, s->p, next - s->p);
 		s->p = next;
-		return ATOM_LITERAL;
+		return plain ? ATOM_LITERAL : ATOM_OTHER;
 	}
 	s->p++;
+	if (strchr("bBAzZGK", c))	/* they match no text */
+		return ATOM_EMPTY;
 	if (strchr("pPNgk", c))
 		skip_argument(s);
 	else if (g_ascii_isdigit(c) && c != '0')
 		while (g_ascii_isdigit(*s->p))
 			s->p++;
-	else if (!strchr("bBAzZGKdDwWsShHvVRXCntrfea", c))
+	else if (!strchr("dDwWsShHvVRXCntrfea", c))
 		s->bail = true;	/* \Q, \x, \o, \c, \0, \u ...: not worth knowing */
 	return ATOM_OTHER;
 }
 
-/* A group, S->p on its "(": its words in *SET (NULL when it requires
- * none).  Lookarounds and option settings give ATOM_OTHER. */
+/* A group, S->p on its "(": what it tells in *L.  Lookarounds, option
+ * settings and comments match no text (ATOM_EMPTY). */
 static enum atom
-group(struct scan *s, GPtrArray **set)
+group(struct scan *s, struct lits *l)
 {
 	const char *p = s->p + 1;
-	*set = NULL;
 	if (*p == '*') {
 		s->bail = true;	/* (*VERB) */
 		return ATOM_OTHER;
@@ -212,12 +272,12 @@ group(struct scan *s, GPtrArray **set)
 			const char *end = strchr(p, ')');
 			s->p = end ? end + 1 : p + strlen(p);
 			s->bail = !end;
-			return ATOM_OTHER;
+			return ATOM_EMPTY;
 		}
 		if (*p == '=' || *p == '!' || (p[0] == '<' && (p[1] == '=' || p[1] == '!'))) {
 			s->p = p;
 			skip_group(s);
-			return ATOM_OTHER;
+			return ATOM_EMPTY;
 		}
 		if (*p == ':' || *p == '>' || *p == '|') {
 			p++;
@@ -240,16 +300,15 @@ group(struct scan *s, GPtrArray **set)
 			}
 			if (*q == ')') {
 				s->p = q + 1;
-				return ATOM_OTHER;
+				return ATOM_EMPTY;
 			}
 			p = q + 1;
 		}
 	}
 	s->p = p;
-	*set = alternation(s);
+	*l = alternation(s);
 	if (*s->p != ')') {
 		s->bail = true;
-		set_free(g_steal_pointer(set));
 		return ATOM_OTHER;
 	}
 	s->p++;
@@ -296,94 +355,123 @@ quantifier(struct scan *s, bool *repeats)
 	return min;
 }
 
-/* One alternative: the words of the rarest element it cannot match
- * without, or NULL. */
-static GPtrArray *
+/* One atom: its kind, with its literal text in LIT, its strings in *SET
+ * (a class) or what it tells in *L (a group). */
+static enum atom
+atom(struct scan *s, GString *lit, GPtrArray **set, struct lits *l)
+{
+	switch (*s->p) {
+	case '\\':
+		s->p++;
+		return escape(s, lit);
+	case '[':
+		*set = class_set(s);
+		return *set ? ATOM_CLASS : ATOM_OTHER;
+	case '(':
+		return group(s, l);
+	case '^': case '$':
+		s->p++;
+		return ATOM_EMPTY;
+	case '.':
+		s->p++;
+		return ATOM_OTHER;
+	case '*': case '+': case '?':
+		s->bail = true;
+		return ATOM_OTHER;
+	}
+	const char *next = g_utf8_next_char(s->p);
+	bool plain = plain_char(g_utf8_get_char(s->p));
+	if (plain)
+		g_string_append_len(lit, s->p, next - s->p);
+	s->p = next;
+	return plain ? ATOM_LITERAL : ATOM_OTHER;
+}
+
+/* One alternative.  CUR holds the strings the atoms read so far can
+ * match, as long as each of them is known exactly; an atom that is not
+ * ends them, and they become a candidate for the words it needs. */
+static struct lits
 sequence(struct scan *s)
 {
-	GString *run = g_string_new(NULL), *lit = g_string_new(NULL);
-	GPtrArray *best = NULL;
+	GPtrArray *cur = set_of(""), *best = NULL;
+	bool exact = true;	/* CUR holds all of the alternative so far */
+	GString *lit = g_string_new(NULL);
 
 	while (*s->p && *s->p != '|' && *s->p != ')' && !s->bail) {
 		GPtrArray *set = NULL;
-		enum atom kind = ATOM_OTHER;
+		struct lits l = { 0 };
 		g_string_truncate(lit, 0);
-		switch (*s->p) {
-		case '\\':
-			s->p++;
-			kind = escape(s, lit);
-			break;
-		case '[':
-			skip_class(s);
-			break;
-		case '(':
-			kind = group(s, &set);
-			break;
-		case '.': case '^': case '$':
-			s->p++;
-			break;
-		case '*': case '+': case '?':
-			s->bail = true;
-			break;
-		default: {
-			const char *next = g_utf8_next_char(s->p);
-			gunichar c = g_utf8_get_char(s->p);
-			/* a letter with case beyond ASCII matches its other case;
-			 * a word never holds a line break (needle_hits_add) */
-			if (c != '\n' && (c < 0x80 || (g_unichar_tolower(c) == c && g_unichar_toupper(c) == c))) {
-				g_string_append_len(lit, s->p, next - s->p);
-				kind = ATOM_LITERAL;
-			}
-			s->p = next;
-		}
-		}
+		enum atom kind = atom(s, lit, &set, &l);
 		bool repeats = false;
 		int min = s->bail ? 0 : quantifier(s, &repeats);
-		if (kind == ATOM_LITERAL && min > 0) {
-			g_string_append(run, lit->str);
-			if (repeats)
-				end_run(run, &best);
+		if (kind == ATOM_EMPTY)
 			continue;
+		GPtrArray *strings = kind == ATOM_LITERAL ? set_of(lit->str)
+		    : kind == ATOM_CLASS ? g_steal_pointer(&set)
+		    : kind == ATOM_GROUP ? g_steal_pointer(&l.exact) : NULL;
+		if (strings && min == 0 && !repeats)
+			g_ptr_array_add(strings, g_strdup(""));	/* optional */
+		GPtrArray *next = strings && (min > 0 || !repeats) ? product(cur, strings) : NULL;
+		if (next && !repeats) {
+			set_free(cur);
+			cur = next;
+		} else {
+			/* a repeat of a known piece still begins with it */
+			consider(&best, next ? next : g_steal_pointer(&cur));
+			if (kind == ATOM_GROUP && min > 0)
+				consider(&best, g_steal_pointer(&l.needed));
+			set_free(cur);
+			cur = set_of("");
+			exact = false;
 		}
-		end_run(run, &best);
-		if (kind == ATOM_GROUP && min > 0)
-			consider(&best, set);
-		else
-			set_free(set);
+		set_free(strings);
+		set_free(l.needed);
+		set_free(l.exact);
 	}
-	end_run(run, &best);
-	g_string_free(run, TRUE);
 	g_string_free(lit, TRUE);
-	if (s->bail)
-		set_free(g_steal_pointer(&best));
-	return best;
+	struct lits out = { 0 };
+	if (exact)
+		out.exact = g_ptr_array_copy(cur, (GCopyFunc)(void (*)(void))g_strdup, NULL);
+	consider(&best, cur);
+	out.needed = best;
+	if (s->bail) {
+		set_free(g_steal_pointer(&out.needed));
+		set_free(g_steal_pointer(&out.exact));
+	}
+	return out;
 }
 
-/* Alternatives up to ")" or the end: the union of their words, or NULL
- * when one of them has none. */
-static GPtrArray *
+/* Alternatives up to ")" or the end: the union of their words (none
+ * when one of them has none), and of their strings. */
+static struct lits
 alternation(struct scan *s)
 {
-	GPtrArray *all = g_ptr_array_new_with_free_func(g_free);
-	bool every = true;
+	GPtrArray *needed = set_new(), *exact = set_new();
+	bool every_needed = true, every_exact = true;
 	for (;;) {
-		GPtrArray *alt = sequence(s);
-		if (alt) {
-			for (guint i = 0; i < alt->len; i++)
-				g_ptr_array_add(all, g_strdup(g_ptr_array_index(alt, i)));
-			set_free(alt);
-		} else {
-			every = false;
-		}
+		struct lits alt = sequence(s);
+		if (alt.needed)
+			for (guint i = 0; i < alt.needed->len; i++)
+				g_ptr_array_add(needed, g_strdup(g_ptr_array_index(alt.needed, i)));
+		else
+			every_needed = false;
+		if (alt.exact)
+			for (guint i = 0; i < alt.exact->len; i++)
+				g_ptr_array_add(exact, g_strdup(g_ptr_array_index(alt.exact, i)));
+		else
+			every_exact = false;
+		set_free(alt.needed);
+		set_free(alt.exact);
 		if (*s->p != '|' || s->bail)
 			break;
 		s->p++;
 	}
-	if (!every || s->bail) {
-		set_free(all);
-		return NULL;
-	}
-	return all;
+	struct lits out = { needed, exact };
+	if (!every_needed || s->bail)
+		set_free(g_steal_pointer(&out.needed));
+	if (!every_exact || s->bail || exact->len > MAX_EXACT)
+		set_free(g_steal_pointer(&out.exact));
+	return out;
 }
 
 static guint
@@ -438,17 +526,28 @@ struct needles *
 needles_of(struct needle_index *idx, const char *pattern)
 {
 	struct scan s = { .p = pattern };
-	GPtrArray *words = alternation(&s);
+	struct lits l = alternation(&s);
+	GPtrArray *words = l.needed;
+	set_free(l.exact);
 	if (!words || *s.p) {	/* a stray ")" */
 		set_free(words);
 		return NULL;
 	}
+	for (guint i = 0; i < words->len; i++)
+		for (char *c = g_ptr_array_index(words, i); *c; c++)
+			*c = g_ascii_tolower(*c);
 	struct needles *n = g_new(struct needles, 1);
 	n->ids = g_array_new(FALSE, FALSE, sizeof(guint));
+	/* a text holding "funding" holds "fund": keep the shorter */
+	g_autofree bool *redundant = g_new0(bool, words->len);
+	for (guint i = 0; i < words->len; i++)
+		for (guint k = 0; k < words->len && !redundant[i]; k++) {
+			const char *w = g_ptr_array_index(words, i), *o = g_ptr_array_index(words, k);
+			redundant[i] = k != i && strstr(w, o) && (strcmp(w, o) != 0 || k < i);
+		}
 	for (guint i = 0; i < words->len; i++) {
-		char *w = g_ptr_array_index(words, i);
-		for (char *c = w; *c; c++)
-			*c = g_ascii_tolower(*c);
+		if (redundant[i])
+			continue;
 		guint id = word_id(idx, g_steal_pointer(&words->pdata[i]));
 		g_array_append_val(n->ids, id);
 	}

@@ -47,18 +47,35 @@ test_words(void **state)
 	/* alternations of words, optional letters left out, case folded */
 	assert_needles("\\bfund(s|ing|ed)?\\b|Sponsor|\\bcosts?\\b", "cost|fund|sponsor");
 	assert_needles("\\bvisas?\\b|passport|تأشيرة", "passport|visa|تأشيرة");
-	assert_needles("pick[- ]?up|shuttle", "pick|shuttle");
+	assert_needles("pick[- ]?up|shuttle", "pick up|pick-up|pickup|shuttle");
 	/* a required group stands for its words; the rarest element wins */
-	assert_needles("\\b(question|query|could you (tell|let))\\b", "could you |query|question");
+	assert_needles("\\b(question|query|could you (tell|let))\\b", "could you let|could you tell|query|question");
 	assert_needles("(?i)\\bmy name is\\s+(?<v>\\p{Lu}\\w+)", "my name is");
-	assert_needles("\\b(?:I|we) (?:will )?(?:cover|pay(?: for)?) our", " our");
-	assert_needles("\\b(?:I|we) (?:will )?(?:cover|pay(?: for)?)", "cover|pay");
+	assert_needles("\\b(?:I|we) (?:will )?(?:cover|pay(?: for)?) our",
+		       "i cover our|i pay for our|i pay our|i will cover our|i will pay for our|i will pay our|"
+		       "we cover our|we pay for our|we pay our|we will cover our|we will pay for our|we will pay our");
+	assert_needles("\\b(?:I|we) (?:will )?(?:cover|pay(?: for)?)",
+		       "i cover|i pay|i will cover|i will pay|we cover|we pay|we will cover|we will pay");
 	/* quantifiers, escapes, lookarounds, option settings */
 	assert_needles("abc{2}de", "abc");
 	assert_needles("x{0,3}bcd", "bcd");
 	assert_needles("(?<=x)abc(?!def)", "abc");
 	assert_needles("e\\-mail\\?", "e-mail?");
-	assert_needles("(?-i)\\b[Tt]his is (?:Ahmed)", "his is ");
+	assert_needles("(?-i)\\b[Tt]his is (?:Ahmed)", "this is ahmed");
+	/* exact pieces side by side multiply: classes of a few characters,
+	 * groups of words, optional parts; a class with a range does not */
+	assert_needles("organi[sz]ation", "organisation|organization");
+	assert_needles("\\bis (there|it)\\b", "is it|is there");
+	assert_needles("we (?:will )?go", "we go|we will go");
+	assert_needles("(abc|)def", "def");
+	assert_needles("[a-c]bcd|[^x]abc", "abc|bcd");
+	/* more than 64 strings: the product stops at the piece before */
+	struct needle_index *idx = needle_index_new();
+	struct needles *n = needles_of(idx, "(a1|a2|a3|a4|a5)(b1|b2|b3|b4|b5)(c1|c2|c3|c4|c5)");
+	assert_int_equal(needles_count(n), 25);
+	assert_int_equal(strlen(needles_word(idx, n, 0)), 4);
+	needles_free(n);
+	needle_index_free(idx);
 	/* a line break is never part of a word */
 	assert_needles("abcd\nef", "abcd");
 	/* a letter with case beyond ASCII is not a literal: é matches É */
