@@ -226,6 +226,18 @@ skip_argument(struct scan *s)
 	s->p = end + 1;
 }
 
+/* The character at S->p, a literal when it is plain (into LIT). */
+static enum atom
+character(struct scan *s, GString *lit)
+{
+	const char *next = g_utf8_next_char(s->p);
+	bool plain = plain_char(g_utf8_get_char(s->p));
+	if (plain)
+		g_string_append_len(lit, s->p, next - s->p);
+	s->p = next;
+	return plain ? ATOM_LITERAL : ATOM_OTHER;
+}
+
 /* An escape, S->p on the character after the backslash. */
 static enum atom
 escape(struct scan *s, GString *lit)
@@ -235,14 +247,8 @@ escape(struct scan *s, GString *lit)
 		s->bail = true;
 		return ATOM_OTHER;
 	}
-	if (!g_ascii_isalnum(c)) {	/* \? \. \- \\ and escaped non-ASCII */
-		const char *next = g_utf8_next_char(s->p);
-		bool plain = plain_char(g_utf8_get_char(s->p));
-		if (plain)
-			g_string_append_len(lit, s->p, next - s->p);
-		s->p = next;
-		return plain ? ATOM_LITERAL : ATOM_OTHER;
-	}
+	if (!g_ascii_isalnum(c))	/* \? \. \- \\ and escaped non-ASCII */
+		return character(s, lit);
 	s->p++;
 	if (strchr("bBAzZGK", c))	/* they match no text */
 		return ATOM_EMPTY;
@@ -379,12 +385,7 @@ atom(struct scan *s, GString *lit, GPtrArray **set, struct lits *l)
 		s->bail = true;
 		return ATOM_OTHER;
 	}
-	const char *next = g_utf8_next_char(s->p);
-	bool plain = plain_char(g_utf8_get_char(s->p));
-	if (plain)
-		g_string_append_len(lit, s->p, next - s->p);
-	s->p = next;
-	return plain ? ATOM_LITERAL : ATOM_OTHER;
+	return character(s, lit);
 }
 
 /* One alternative.  CUR holds the strings the atoms read so far can
