@@ -56,6 +56,9 @@ struct needle_hits {
 struct scan {
 	const char *p;
 	bool bail;		/* a construct this reader does not know */
+	GString *lit;		/* the plain character an atom read */
+	GPtrArray *runs;	/* of GString: the pending run of each depth */
+	guint depth;		/* of groups */
 };
 
 /* What a piece of a pattern tells of the text it matches.  NEEDED: words
@@ -73,6 +76,12 @@ struct lits {
 enum atom { ATOM_LITERAL, ATOM_GROUP, ATOM_CLASS, ATOM_EMPTY, ATOM_OTHER };
 
 static struct lits alternation(struct scan *s);
+
+static void
+free_string(gpointer s)
+{
+	g_string_free(s, TRUE);
+}
 
 static void
 set_free(GPtrArray *set)
@@ -312,7 +321,9 @@ group(struct scan *s, struct lits *l)
 		}
 	}
 	s->p = p;
+	s->depth++;
 	*l = alternation(s);
+	s->depth--;
 	if (*s->p != ')') {
 		s->bail = true;
 		return ATOM_OTHER;
@@ -388,6 +399,20 @@ atom(struct scan *s, GString *lit, GPtrArray **set, struct lits *l)
 	return character(s, lit);
 }
 
+/* RUN added to the end of every string of CUR, and emptied. */
+static void
+append_run(GPtrArray *cur, GString *run)
+{
+	if (!cur || !run->len)
+		return;
+	for (guint i = 0; i < cur->len; i++) {
+		char *old = cur->pdata[i];
+		cur->pdata[i] = g_strconcat(old, run->str, NULL);
+		g_free(old);
+	}
+	g_string_truncate(run, 0);
+}
+
 /* One alternative.  CUR holds the strings the atoms read so far can
  * match, as long as each of them is known exactly; an atom that is not
  * ends them, and they become a candidate for the words it needs. */
@@ -396,7 +421,12 @@ sequence(struct scan *s)
 {
 	GPtrArray *cur = set_of(""), *best = NULL;
 	bool exact = true;	/* CUR holds all of the alternative so far */
-	GString *lit = g_string_new(NULL);
+	/* plain characters are gathered in RUN and added to CUR at once;
+	 * the strings are kept from one alternative to the next */
+	if (s->runs->len <= s->depth)
+		g_ptr_array_add(s->runs, g_string_new(NULL));
+	GString *lit = s->lit, *run = g_ptr_array_index(s->runs, s->depth);
+	g_string_truncate(run, 0);
 
 	while (*s->p && *s->p != '|' && *s->p != ')' && !s->bail) {
 		GPtrArray *set = NULL;
@@ -407,6 +437,11 @@ sequence(struct scan *s)
 		int min = s->bail ? 0 : quantifier(s, &repeats);
 		if (kind == ATOM_EMPTY)
 			continue;
+		if (kind == ATOM_LITERAL && min == 1 && !repeats) {
+			g_string_append(run, lit->str);
+			continue;
+		}
+		append_run(cur, run);
 		GPtrArray *strings = kind == ATOM_LITERAL ? set_of(lit->str)
 		    : kind == ATOM_CLASS ? g_steal_pointer(&set)
 		    : kind == ATOM_GROUP ? g_steal_pointer(&l.exact) : NULL;
@@ -429,11 +464,18 @@ sequence(struct scan *s)
 		set_free(l.needed);
 		set_free(l.exact);
 	}
-	g_string_free(lit, TRUE);
+	append_run(cur, run);
 	struct lits out = { 0 };
-	if (exact)
-		out.exact = g_ptr_array_copy(cur, (GCopyFunc)(void (*)(void))g_strdup, NULL);
-	consider(&best, cur);
+	if (exact) {
+		/* CUR is both what the alternative matches and, if better
+		 * than what was found, the words it needs */
+		size_t n = shortest(cur);
+		if (n >= MIN_NEEDLE && (!best || n > shortest(best)))
+			consider(&best, g_ptr_array_copy(cur, (GCopyFunc)(void (*)(void))g_strdup, NULL));
+		out.exact = cur;
+	} else {
+		consider(&best, cur);
+	}
 	out.needed = best;
 	if (s->bail) {
 		set_free(g_steal_pointer(&out.needed));
@@ -451,16 +493,13 @@ alternation(struct scan *s)
 	bool every_needed = true, every_exact = true;
 	for (;;) {
 		struct lits alt = sequence(s);
-		if (alt.needed)
-			for (guint i = 0; i < alt.needed->len; i++)
-				g_ptr_array_add(needed, g_strdup(g_ptr_array_index(alt.needed, i)));
-		else
-			every_needed = false;
-		if (alt.exact)
-			for (guint i = 0; i < alt.exact->len; i++)
-				g_ptr_array_add(exact, g_strdup(g_ptr_array_index(alt.exact, i)));
-		else
-			every_exact = false;
+		/* the strings move from the alternative's sets to these */
+		every_needed = every_needed && alt.needed;
+		if (every_needed)
+			g_ptr_array_extend_and_steal(needed, g_steal_pointer(&alt.needed));
+		every_exact = every_exact && alt.exact && exact->len + alt.exact->len <= MAX_EXACT;
+		if (every_exact)
+			g_ptr_array_extend_and_steal(exact, g_steal_pointer(&alt.exact));
 		set_free(alt.needed);
 		set_free(alt.exact);
 		if (*s->p != '|' || s->bail)
@@ -470,7 +509,7 @@ alternation(struct scan *s)
 	struct lits out = { needed, exact };
 	if (!every_needed || s->bail)
 		set_free(g_steal_pointer(&out.needed));
-	if (!every_exact || s->bail || exact->len > MAX_EXACT)
+	if (!every_exact || s->bail)
 		set_free(g_steal_pointer(&out.exact));
 	return out;
 }
@@ -526,10 +565,16 @@ word_id(struct needle_index *idx, char *word)
 struct needles *
 needles_of(struct needle_index *idx, const char *pattern)
 {
-	struct scan s = { .p = pattern };
+	struct scan s = {
+		.p = pattern,
+		.lit = g_string_new(NULL),
+		.runs = g_ptr_array_new_with_free_func(free_string),
+	};
 	struct lits l = alternation(&s);
 	GPtrArray *words = l.needed;
 	set_free(l.exact);
+	g_string_free(s.lit, TRUE);
+	g_ptr_array_free(s.runs, TRUE);
 	if (!words || *s.p) {	/* a stray ")" */
 		set_free(words);
 		return NULL;
@@ -541,10 +586,14 @@ needles_of(struct needle_index *idx, const char *pattern)
 	n->ids = g_array_new(FALSE, FALSE, sizeof(guint));
 	/* a text holding "funding" holds "fund": keep the shorter */
 	g_autofree bool *redundant = g_new0(bool, words->len);
+	g_autofree size_t *len = g_new(size_t, words->len);
+	for (guint i = 0; i < words->len; i++)
+		len[i] = strlen(g_ptr_array_index(words, i));
 	for (guint i = 0; i < words->len; i++)
 		for (guint k = 0; k < words->len && !redundant[i]; k++) {
 			const char *w = g_ptr_array_index(words, i), *o = g_ptr_array_index(words, k);
-			redundant[i] = k != i && strstr(w, o) && (strcmp(w, o) != 0 || k < i);
+			redundant[i] = k != i && len[k] <= len[i] &&
+			    (len[k] < len[i] ? strstr(w, o) != NULL : strcmp(w, o) == 0 && k < i);
 		}
 	for (guint i = 0; i < words->len; i++) {
 		if (redundant[i])
