@@ -153,23 +153,211 @@ set_width(lxw_worksheet *ws, lxw_col_t col, glong chars)
 	worksheet_set_column(ws, col, col, CLAMP(chars + 2, WIDTH_MIN, WIDTH_MAX), NULL);
 }
 
+/* The registrations sheet is written in two halves: a thread reads the
+ * registrations (SQL and JSON, half the work) into batches of ready
+ * cells, and the caller's thread, the only one that touches the workbook
+ * (libxlsxwriter is not thread-safe), writes them meanwhile.  The figures
+ * thread runs beside both. */
+enum cell_kind { CELL_NONE, CELL_TEXT, CELL_BOOL, CELL_NUMBER };
+
+struct cell {
+	enum cell_kind kind;
+	gboolean boolean;
+	double number;
+	gsize text;	/* offset in the batch's text */
+};
+
+#define BATCH_ROWS 512
+#define BATCHES 8	/* in flight at most: the memory stays constant */
+/* Widths are counted up to what set_width can still show. */
+#define WIDTH_CAP (WIDTH_MAX - 2)
+
+struct batch {
+	guint nrows;
+	struct cell *cells;	/* BATCH_ROWS * ncols */
+	GString *text;		/* every cell's text, each ending in NUL */
+	glong *widths;		/* the widest cell of each column in this batch */
+};
+
 struct sheet_rows {
 	lxw_worksheet *ws;
 	const char *const *columns;
 	guint ncols, nrows;
 	glong *widths;
+	/* threaded: batches go FULL to the writer, come back EMPTY */
+	GAsyncQueue *full, *empty;
+	struct batch *batch;	/* being filled */
+	struct store *st;
 };
 
-/* One registration, the next row of the sheet. */
+static struct batch *
+batch_new(guint ncols)
+{
+	struct batch *b = g_new0(struct batch, 1);
+	b->cells = g_new(struct cell, (gsize)BATCH_ROWS * ncols);
+	b->text = g_string_sized_new(BATCH_ROWS * 256);
+	b->widths = g_new0(glong, ncols);
+	return b;
+}
+
 static void
-write_row(JsonObject *o, gpointer data)
+batch_free(struct batch *b)
+{
+	g_free(b->cells);
+	g_string_free(b->text, TRUE);
+	g_free(b->widths);
+	g_free(b);
+}
+
+static void
+batch_clear(struct batch *b, guint ncols)
+{
+	b->nrows = 0;
+	g_string_truncate(b->text, 0);
+	memset(b->widths, 0, ncols * sizeof *b->widths);
+}
+
+/* Characters of S (LEN bytes) up to WIDTH_CAP: all set_width needs. */
+static glong
+capped_width(const char *s, gsize len)
+{
+	glong n = 0;
+	for (gsize i = 0; i < len && n < WIDTH_CAP; i++)
+		n += ((guchar)s[i] & 0xC0) != 0x80;
+	return n;
+}
+
+/* Keeps S (cut at CELL_MAX characters) as the cell's text; its width. */
+static glong
+keep_text(struct batch *b, struct cell *cell, const char *s)
+{
+	gsize len = strlen(s);
+	cell->kind = CELL_TEXT;
+	cell->text = b->text->len;
+	if (len > CELL_MAX && g_utf8_strlen(s, -1) > CELL_MAX) {
+		/* a pasted essay is cut rather than losing the whole export */
+		len = (gsize)(g_utf8_offset_to_pointer(s, CELL_MAX) - s);
+	}
+	g_string_append_len(b->text, s, (gssize)len);
+	g_string_append_c(b->text, '\0');
+	return capped_width(s, len);
+}
+
+/* NODE as the cell's own type; returns its width in characters (what
+ * write_value would write). */
+static glong
+keep_value(struct batch *b, struct cell *cell, JsonNode *node)
+{
+	cell->kind = CELL_NONE;
+	if (!node || JSON_NODE_HOLDS_NULL(node))
+		return 0;
+	if (JSON_NODE_HOLDS_ARRAY(node)) {
+		/* the languages: "ar, en" reads and filters better than JSON */
+		JsonArray *a = json_node_get_array(node);
+		g_autoptr(GString) joined = g_string_new(NULL);
+		for (guint i = 0; i < json_array_get_length(a); i++) {
+			JsonNode *e = json_array_get_element(a, i);
+			g_autofree char *json = NULL;
+			if (i > 0)
+				g_string_append(joined, ", ");
+			if (JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING)
+				g_string_append(joined, json_node_get_string(e));
+			else
+				g_string_append(joined, json = json_to_string(e, FALSE));
+		}
+		return keep_text(b, cell, joined->str);
+	}
+	if (!JSON_NODE_HOLDS_VALUE(node)) {
+		g_autofree char *json = json_to_string(node, FALSE);
+		return keep_text(b, cell, json);
+	}
+	GType type = json_node_get_value_type(node);
+	if (type == G_TYPE_BOOLEAN) {
+		cell->kind = CELL_BOOL;
+		cell->boolean = json_node_get_boolean(node);
+		return 5;
+	}
+	if (type == G_TYPE_INT64 || type == G_TYPE_DOUBLE) {
+		char buf[G_ASCII_DTOSTR_BUF_SIZE];
+		cell->kind = CELL_NUMBER;
+		cell->number = json_node_get_double(node);	/* converts integers too */
+		return (glong)strlen(g_ascii_dtostr(buf, sizeof buf, cell->number));
+	}
+	return keep_text(b, cell, json_node_get_string(node));
+}
+
+/* The batch's rows into the sheet: the workbook's thread only. */
+static void
+write_batch(struct sheet_rows *s, struct batch *b)
+{
+	const struct cell *cell = b->cells;
+	for (guint r = 0; r < b->nrows; r++) {
+		lxw_row_t row = ++s->nrows;
+		for (guint c = 0; c < s->ncols; c++, cell++) {
+			switch (cell->kind) {
+			case CELL_TEXT:
+				worksheet_write_string(s->ws, row, (lxw_col_t)c, b->text->str + cell->text, NULL);
+				break;
+			case CELL_BOOL:
+				worksheet_write_boolean(s->ws, row, (lxw_col_t)c, cell->boolean, NULL);
+				break;
+			case CELL_NUMBER:
+				worksheet_write_number(s->ws, row, (lxw_col_t)c, cell->number, NULL);
+				break;
+			case CELL_NONE:
+				break;
+			}
+		}
+	}
+	for (guint c = 0; c < s->ncols; c++)
+		s->widths[c] = MAX(s->widths[c], b->widths[c]);
+}
+
+/* The filled batch onward: to the writer thread, or written here. */
+static void
+hand_over(struct sheet_rows *s)
+{
+	if (s->full) {
+		g_async_queue_push(s->full, s->batch);
+		s->batch = g_async_queue_pop(s->empty);
+	} else {
+		write_batch(s, s->batch);
+	}
+	batch_clear(s->batch, s->ncols);
+}
+
+/* One registration, the next row of the current batch. */
+static void
+keep_row(JsonObject *o, gpointer data)
 {
 	struct sheet_rows *s = data;
-	s->nrows++;
+	struct batch *b = s->batch;
+	struct cell *cells = b->cells + (gsize)b->nrows * s->ncols;
 	for (guint c = 0; c < s->ncols; c++) {
-		glong w = write_value(s->ws, s->nrows, c, json_object_get_member(o, s->columns[c]));
-		s->widths[c] = MAX(s->widths[c], w);
+		glong w = keep_value(b, &cells[c], json_object_get_member(o, s->columns[c]));
+		b->widths[c] = MAX(b->widths[c], w);
 	}
+	if (++b->nrows == BATCH_ROWS)
+		hand_over(s);
+}
+
+/* The end of the rows: a batch with none. */
+static struct batch end_of_rows;
+
+static gpointer
+read_rows(gpointer data)
+{
+	struct sheet_rows *s = data;
+	s->batch = g_async_queue_pop(s->empty);
+	batch_clear(s->batch, s->ncols);
+	registrations_each(s->st, NULL, NULL, keep_row, s);
+	if (s->batch->nrows)
+		g_async_queue_push(s->full, s->batch);
+	else
+		g_async_queue_push(s->empty, s->batch);
+	s->batch = NULL;
+	g_async_queue_push(s->full, &end_of_rows);
+	return NULL;
 }
 
 static void
@@ -178,11 +366,40 @@ write_registrations(lxw_worksheet *ws, struct store *st, lxw_format *bold)
 	const char *const *columns = registration_columns();
 	guint ncols = g_strv_length((char **)columns);
 	g_autofree glong *widths = g_new0(glong, ncols);
-	struct sheet_rows s = { ws, columns, ncols, 0, widths };
+	struct sheet_rows s = { .ws = ws, .columns = columns, .ncols = ncols, .widths = widths, .st = st };
 
 	for (guint c = 0; c < ncols; c++)
 		widths[c] = write_text(ws, 0, c, columns[c], bold);
-	registrations_each(st, NULL, NULL, write_row, &s);
+
+	s.full = g_async_queue_new();
+	s.empty = g_async_queue_new();
+	for (int i = 0; i < BATCHES; i++)
+		g_async_queue_push(s.empty, batch_new(ncols));
+	GThread *reader = g_thread_try_new("rows", read_rows, &s, NULL);
+	if (reader) {
+		struct batch *b;
+		while ((b = g_async_queue_pop(s.full)) != &end_of_rows) {
+			write_batch(&s, b);
+			g_async_queue_push(s.empty, b);
+		}
+		g_thread_join(reader);
+	} else {
+		/* no thread to be had: read and write in turn */
+		g_async_queue_unref(s.full);
+		s.full = NULL;
+		s.batch = g_async_queue_pop(s.empty);
+		batch_clear(s.batch, ncols);
+		registrations_each(st, NULL, NULL, keep_row, &s);
+		write_batch(&s, s.batch);
+		g_async_queue_push(s.empty, s.batch);
+	}
+	struct batch *b;
+	while ((b = g_async_queue_try_pop(s.empty)))
+		batch_free(b);
+	g_async_queue_unref(s.empty);
+	if (s.full)
+		g_async_queue_unref(s.full);
+
 	for (guint c = 0; c < ncols; c++)
 		set_width(ws, c, widths[c]);
 	worksheet_freeze_panes(ws, 1, 0);
