@@ -326,31 +326,154 @@ hand_over(struct sheet_rows *s)
 	batch_clear(s->batch, s->ncols);
 }
 
-/* One registration, the next row of the current batch. */
-static void
-keep_row(JsonObject *o, gpointer data)
+/* How registrations_each (figures.c) reads each column, mirrored here so
+ * that the cells are the ones its objects gave, without the objects (they
+ * cost more than all the rest of the reading): the registration's own
+ * columns, and the type FIELDS.md gives a field ("text", "bool" or
+ * "array"), or NULL: SQLite is asked.  Keep the two in step. */
+static gboolean
+own_column(const char *c)
 {
-	struct sheet_rows *s = data;
-	struct batch *b = s->batch;
-	struct cell *cells = b->cells + (gsize)b->nrows * s->ncols;
-	for (guint c = 0; c < s->ncols; c++) {
-		glong w = keep_value(b, &cells[c], json_object_get_member(o, s->columns[c]));
-		b->widths[c] = MAX(b->widths[c], w);
+	static const char *const own[] = { "reference", "status", "email", "language", "created_at",
+					   "updated_at", NULL };
+	return g_strv_contains(own, c);
+}
+
+static const char *
+typed_column(const char *c)
+{
+	static const char *const bools[] = { "accommodation", "visa_letter", "principles", NULL };
+	static const char *const lists[] = { "languages", NULL };
+	static const char *const texts[] = { "name", "organization", "org_type", "position", "country",
+					     "city", "phone", "gender", "funding", "arrival", "departure",
+					     "interpretation", NULL };
+	return g_strv_contains(bools, c) ? "bool" : g_strv_contains(lists, c) ? "array"
+	    : g_strv_contains(texts, c) ? "text" : NULL;
+}
+
+/* ["ar","en"] as "ar, en" into OUT, when every element is a string with
+ * no escape (SQLite gives arrays without spaces); false for anything
+ * else, which json-glib then reads. */
+static gboolean
+join_plain_strings(const char *json, GString *out)
+{
+	const char *p = json;
+	if (*p++ != '[')
+		return FALSE;
+	if (*p == ']')
+		return p[1] == '\0';
+	for (;;) {
+		if (*p++ != '"')
+			return FALSE;
+		const char *q = p;
+		while (*q && *q != '"' && *q != '\\')
+			q++;
+		if (*q != '"')
+			return FALSE;
+		if (out->len)
+			g_string_append(out, ", ");
+		g_string_append_len(out, p, q - p);
+		p = q + 1;
+		if (*p == ']')
+			return p[1] == '\0';
+		if (*p++ != ',')
+			return FALSE;
 	}
-	if (++b->nrows == BATCH_ROWS)
-		hand_over(s);
+}
+
+/* Cell C of the row at STMT (columns 1 + 2C, the type, NULL for the
+ * registration's own column, and 2 + 2C, the value), as registrations_each
+ * would have made it; returns its width. */
+static glong
+keep_column(struct batch *b, struct cell *cell, sqlite3_stmt *stmt, guint c, gboolean own,
+	    JsonParser *parser)
+{
+	int tc = 1 + 2 * (int)c, vc = tc + 1;
+	const char *type = own ? NULL : (const char *)sqlite3_column_text(stmt, tc);
+	const char *text = (const char *)sqlite3_column_text(stmt, vc);
+	cell->kind = CELL_NONE;
+	if (own || (type && strcmp(type, "text") == 0))
+		return text ? keep_text(b, cell, text) : 0;
+	if (!type || strcmp(type, "null") == 0 || sqlite3_column_type(stmt, vc) == SQLITE_NULL)
+		return 0;
+	if (strcmp(type, "bool") == 0 || strcmp(type, "true") == 0 || strcmp(type, "false") == 0) {
+		cell->kind = CELL_BOOL;
+		cell->boolean = type[0] == 'b' ? sqlite3_column_int(stmt, vc) != 0 : type[0] == 't';
+		return 5;
+	}
+	if (strcmp(type, "integer") == 0 || strcmp(type, "real") == 0) {
+		char buf[G_ASCII_DTOSTR_BUF_SIZE];
+		cell->kind = CELL_NUMBER;
+		cell->number = type[0] == 'i' ? (double)sqlite3_column_int64(stmt, vc)
+					      : sqlite3_column_double(stmt, vc);
+		return (glong)strlen(g_ascii_dtostr(buf, sizeof buf, cell->number));
+	}
+	/* an array, an object, or what a list field holds instead */
+	g_autoptr(GString) joined = g_string_new(NULL);
+	if (join_plain_strings(text, joined))
+		return keep_text(b, cell, joined->str);
+	if (!json_parser_load_from_data(parser, text, -1, NULL))
+		return 0;
+	return keep_value(b, cell, json_parser_get_root(parser));
 }
 
 /* The end of the rows: a batch with none. */
 static struct batch end_of_rows;
 
+/* Every registration, in the order registered, into batches: the cells
+ * registrations_each's objects would have given, straight from SQL (its
+ * objects cost more than the rest of the reading). */
 static gpointer
 read_rows(gpointer data)
 {
 	struct sheet_rows *s = data;
-	s->batch = g_async_queue_pop(s->empty);
+	g_autofree gboolean *own = g_new0(gboolean, s->ncols);
+	int name = -1;
+	GString *sql = g_string_new("SELECT name");
+	for (guint c = 0; c < s->ncols; c++) {
+		const char *col = s->columns[c];
+		own[c] = own_column(col);
+		if (strcmp(col, "name") == 0)
+			name = (int)c;
+		if (own[c])
+			g_string_append_printf(sql, ", NULL, %s", col);
+		else if (typed_column(col))
+			g_string_append_printf(sql, ", '%s', json_extract(fields, '$.%s')", typed_column(col), col);
+		else
+			g_string_append_printf(sql, ", json_type(fields, '$.%s'), json_extract(fields, '$.%s')",
+					       col, col);
+	}
+	g_string_append(sql, " FROM registrations ORDER BY id");
+
+	if (s->full)
+		s->batch = g_async_queue_pop(s->empty);
 	batch_clear(s->batch, s->ncols);
-	registrations_each(s->st, NULL, NULL, keep_row, s);
+	g_autoptr(JsonParser) parser = json_parser_new();
+	sqlite3_stmt *stmt = NULL;
+	if (sqlite3_prepare_v2(store_db(s->st), sql->str, -1, &stmt, NULL) == SQLITE_OK) {
+		while (sqlite3_step(stmt) == SQLITE_ROW) {
+			struct batch *b = s->batch;
+			struct cell *cells = b->cells + (gsize)b->nrows * s->ncols;
+			for (guint c = 0; c < s->ncols; c++) {
+				glong w = keep_column(b, &cells[c], stmt, c, own[c], parser);
+				b->widths[c] = MAX(b->widths[c], w);
+			}
+			/* the name as registered when the fields have none */
+			if (name >= 0 && cells[name].kind == CELL_NONE && sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
+				glong w = keep_text(b, &cells[name], (const char *)sqlite3_column_text(stmt, 0));
+				b->widths[name] = MAX(b->widths[name], w);
+			}
+			if (++b->nrows == BATCH_ROWS)
+				hand_over(s);
+		}
+	}
+	sqlite3_finalize(stmt);
+	g_string_free(sql, TRUE);
+
+	if (!s->full) {
+		write_batch(s, s->batch);
+		return NULL;
+	}
 	if (s->batch->nrows)
 		g_async_queue_push(s->full, s->batch);
 	else
@@ -388,9 +511,7 @@ write_registrations(lxw_worksheet *ws, struct store *st, lxw_format *bold)
 		g_async_queue_unref(s.full);
 		s.full = NULL;
 		s.batch = g_async_queue_pop(s.empty);
-		batch_clear(s.batch, ncols);
-		registrations_each(st, NULL, NULL, keep_row, &s);
-		write_batch(&s, s.batch);
+		read_rows(&s);
 		g_async_queue_push(s.empty, s.batch);
 	}
 	struct batch *b;
