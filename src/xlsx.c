@@ -154,10 +154,10 @@ set_width(lxw_worksheet *ws, lxw_col_t col, glong chars)
 }
 
 /* The registrations sheet is written in two halves: a thread reads the
- * registrations (SQL and JSON, half the work) into batches of ready
- * cells, and the caller's thread, the only one that touches the workbook
- * (libxlsxwriter is not thread-safe), writes them meanwhile.  The figures
- * thread runs beside both. */
+ * registrations from SQL into batches of ready cells, and the caller's
+ * thread, the only one that touches the workbook (libxlsxwriter is not
+ * thread-safe), writes them meanwhile.  The figures thread runs beside
+ * both. */
 enum cell_kind { CELL_NONE, CELL_TEXT, CELL_BOOL, CELL_NUMBER };
 
 struct cell {
@@ -217,13 +217,14 @@ batch_clear(struct batch *b, guint ncols)
 	memset(b->widths, 0, ncols * sizeof *b->widths);
 }
 
-/* Characters of S (LEN bytes) up to WIDTH_CAP: all set_width needs. */
+/* g_utf8_strlen(S, -1), counted only up to WIDTH_CAP: all set_width
+ * needs. */
 static glong
-capped_width(const char *s, gsize len)
+capped_width(const char *s)
 {
 	glong n = 0;
-	for (gsize i = 0; i < len && n < WIDTH_CAP; i++)
-		n += ((guchar)s[i] & 0xC0) != 0x80;
+	for (; *s && n < WIDTH_CAP; s = g_utf8_next_char(s))
+		n++;
 	return n;
 }
 
@@ -240,7 +241,7 @@ keep_text(struct batch *b, struct cell *cell, const char *s)
 	}
 	g_string_append_len(b->text, s, (gssize)len);
 	g_string_append_c(b->text, '\0');
-	return capped_width(s, len);
+	return capped_width(s);	/* a cut text is far wider than that */
 }
 
 /* NODE as the cell's own type; returns its width in characters (what
@@ -390,10 +391,12 @@ keep_column(struct batch *b, struct cell *cell, sqlite3_stmt *stmt, guint c, gbo
 {
 	int tc = 1 + 2 * (int)c, vc = tc + 1;
 	const char *type = own ? NULL : (const char *)sqlite3_column_text(stmt, tc);
-	const char *text = (const char *)sqlite3_column_text(stmt, vc);
+	const char *text;
 	cell->kind = CELL_NONE;
-	if (own || (type && strcmp(type, "text") == 0))
+	if (own || (type && strcmp(type, "text") == 0)) {
+		text = (const char *)sqlite3_column_text(stmt, vc);
 		return text ? keep_text(b, cell, text) : 0;
+	}
 	if (!type || strcmp(type, "null") == 0 || sqlite3_column_type(stmt, vc) == SQLITE_NULL)
 		return 0;
 	if (strcmp(type, "bool") == 0 || strcmp(type, "true") == 0 || strcmp(type, "false") == 0) {
@@ -409,6 +412,7 @@ keep_column(struct batch *b, struct cell *cell, sqlite3_stmt *stmt, guint c, gbo
 		return (glong)strlen(g_ascii_dtostr(buf, sizeof buf, cell->number));
 	}
 	/* an array, an object, or what a list field holds instead */
+	text = (const char *)sqlite3_column_text(stmt, vc);
 	g_autoptr(GString) joined = g_string_new(NULL);
 	if (join_plain_strings(text, joined))
 		return keep_text(b, cell, joined->str);
