@@ -153,23 +153,338 @@ set_width(lxw_worksheet *ws, lxw_col_t col, glong chars)
 	worksheet_set_column(ws, col, col, CLAMP(chars + 2, WIDTH_MIN, WIDTH_MAX), NULL);
 }
 
+/* The registrations sheet is written in two halves: a thread reads the
+ * registrations from SQL into batches of ready cells, and the caller's
+ * thread, the only one that touches the workbook (libxlsxwriter is not
+ * thread-safe), writes them meanwhile.  The figures thread runs beside
+ * both. */
+enum cell_kind { CELL_NONE, CELL_TEXT, CELL_BOOL, CELL_NUMBER };
+
+struct cell {
+	enum cell_kind kind;
+	gboolean boolean;
+	double number;
+	gsize text;	/* offset in the batch's text */
+};
+
+#define BATCH_ROWS 512
+#define BATCHES 8	/* in flight at most: the memory stays constant */
+/* Widths are counted up to what set_width can still show. */
+#define WIDTH_CAP (WIDTH_MAX - 2)
+
+struct batch {
+	guint nrows;
+	struct cell *cells;	/* BATCH_ROWS * ncols */
+	GString *text;		/* every cell's text, each ending in NUL */
+	glong *widths;		/* the widest cell of each column in this batch */
+};
+
 struct sheet_rows {
 	lxw_worksheet *ws;
 	const char *const *columns;
 	guint ncols, nrows;
 	glong *widths;
+	/* threaded: batches go FULL to the writer, come back EMPTY */
+	GAsyncQueue *full, *empty;
+	struct batch *batch;	/* being filled */
+	struct store *st;
 };
 
-/* One registration, the next row of the sheet. */
+static struct batch *
+batch_new(guint ncols)
+{
+	struct batch *b = g_new0(struct batch, 1);
+	b->cells = g_new(struct cell, (gsize)BATCH_ROWS * ncols);
+	b->text = g_string_sized_new(BATCH_ROWS * 256);
+	b->widths = g_new0(glong, ncols);
+	return b;
+}
+
 static void
-write_row(JsonObject *o, gpointer data)
+batch_free(struct batch *b)
+{
+	g_free(b->cells);
+	g_string_free(b->text, TRUE);
+	g_free(b->widths);
+	g_free(b);
+}
+
+static void
+batch_clear(struct batch *b, guint ncols)
+{
+	b->nrows = 0;
+	g_string_truncate(b->text, 0);
+	memset(b->widths, 0, ncols * sizeof *b->widths);
+}
+
+/* g_utf8_strlen(S, -1), counted only up to WIDTH_CAP: all set_width
+ * needs. */
+static glong
+capped_width(const char *s)
+{
+	glong n = 0;
+	for (; *s && n < WIDTH_CAP; s = g_utf8_next_char(s))
+		n++;
+	return n;
+}
+
+/* Keeps S (cut at CELL_MAX characters) as the cell's text; its width. */
+static glong
+keep_text(struct batch *b, struct cell *cell, const char *s)
+{
+	gsize len = strlen(s);
+	cell->kind = CELL_TEXT;
+	cell->text = b->text->len;
+	if (len > CELL_MAX && g_utf8_strlen(s, -1) > CELL_MAX) {
+		/* a pasted essay is cut rather than losing the whole export */
+		len = (gsize)(g_utf8_offset_to_pointer(s, CELL_MAX) - s);
+	}
+	g_string_append_len(b->text, s, (gssize)len);
+	g_string_append_c(b->text, '\0');
+	return capped_width(s);	/* a cut text is far wider than that */
+}
+
+/* NODE as the cell's own type; returns its width in characters (what
+ * write_value would write). */
+static glong
+keep_value(struct batch *b, struct cell *cell, JsonNode *node)
+{
+	cell->kind = CELL_NONE;
+	if (!node || JSON_NODE_HOLDS_NULL(node))
+		return 0;
+	if (JSON_NODE_HOLDS_ARRAY(node)) {
+		/* the languages: "ar, en" reads and filters better than JSON */
+		JsonArray *a = json_node_get_array(node);
+		g_autoptr(GString) joined = g_string_new(NULL);
+		for (guint i = 0; i < json_array_get_length(a); i++) {
+			JsonNode *e = json_array_get_element(a, i);
+			g_autofree char *json = NULL;
+			if (i > 0)
+				g_string_append(joined, ", ");
+			if (JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING)
+				g_string_append(joined, json_node_get_string(e));
+			else
+				g_string_append(joined, json = json_to_string(e, FALSE));
+		}
+		return keep_text(b, cell, joined->str);
+	}
+	if (!JSON_NODE_HOLDS_VALUE(node)) {
+		g_autofree char *json = json_to_string(node, FALSE);
+		return keep_text(b, cell, json);
+	}
+	GType type = json_node_get_value_type(node);
+	if (type == G_TYPE_BOOLEAN) {
+		cell->kind = CELL_BOOL;
+		cell->boolean = json_node_get_boolean(node);
+		return 5;
+	}
+	if (type == G_TYPE_INT64 || type == G_TYPE_DOUBLE) {
+		char buf[G_ASCII_DTOSTR_BUF_SIZE];
+		cell->kind = CELL_NUMBER;
+		cell->number = json_node_get_double(node);	/* converts integers too */
+		return (glong)strlen(g_ascii_dtostr(buf, sizeof buf, cell->number));
+	}
+	return keep_text(b, cell, json_node_get_string(node));
+}
+
+/* The batch's rows into the sheet: the workbook's thread only. */
+static void
+write_batch(struct sheet_rows *s, struct batch *b)
+{
+	const struct cell *cell = b->cells;
+	for (guint r = 0; r < b->nrows; r++) {
+		lxw_row_t row = ++s->nrows;
+		for (guint c = 0; c < s->ncols; c++, cell++) {
+			switch (cell->kind) {
+			case CELL_TEXT:
+				worksheet_write_string(s->ws, row, (lxw_col_t)c, b->text->str + cell->text, NULL);
+				break;
+			case CELL_BOOL:
+				worksheet_write_boolean(s->ws, row, (lxw_col_t)c, cell->boolean, NULL);
+				break;
+			case CELL_NUMBER:
+				worksheet_write_number(s->ws, row, (lxw_col_t)c, cell->number, NULL);
+				break;
+			case CELL_NONE:
+				break;
+			}
+		}
+	}
+	for (guint c = 0; c < s->ncols; c++)
+		s->widths[c] = MAX(s->widths[c], b->widths[c]);
+}
+
+/* The filled batch onward: to the writer thread, or written here. */
+static void
+hand_over(struct sheet_rows *s)
+{
+	if (s->full) {
+		g_async_queue_push(s->full, s->batch);
+		s->batch = g_async_queue_pop(s->empty);
+	} else {
+		write_batch(s, s->batch);
+	}
+	batch_clear(s->batch, s->ncols);
+}
+
+/* How registrations_each (figures.c) reads each column, mirrored here so
+ * that the cells are the ones its objects gave, without the objects (they
+ * cost more than all the rest of the reading): the registration's own
+ * columns, and the type FIELDS.md gives a field ("text", "bool" or
+ * "array"), or NULL: SQLite is asked.  Keep the two in step. */
+static gboolean
+own_column(const char *c)
+{
+	static const char *const own[] = { "reference", "status", "email", "language", "created_at",
+					   "updated_at", NULL };
+	return g_strv_contains(own, c);
+}
+
+static const char *
+typed_column(const char *c)
+{
+	static const char *const bools[] = { "accommodation", "visa_letter", "principles", NULL };
+	static const char *const lists[] = { "languages", NULL };
+	static const char *const texts[] = { "name", "organization", "org_type", "position", "country",
+					     "city", "phone", "gender", "funding", "arrival", "departure",
+					     "interpretation", NULL };
+	return g_strv_contains(bools, c) ? "bool" : g_strv_contains(lists, c) ? "array"
+	    : g_strv_contains(texts, c) ? "text" : NULL;
+}
+
+/* ["ar","en"] as "ar, en" into OUT, when every element is a string with
+ * no escape (SQLite gives arrays without spaces); false for anything
+ * else, which json-glib then reads. */
+static gboolean
+join_plain_strings(const char *json, GString *out)
+{
+	const char *p = json;
+	if (*p++ != '[')
+		return FALSE;
+	if (*p == ']')
+		return p[1] == '\0';
+	for (;;) {
+		if (*p++ != '"')
+			return FALSE;
+		const char *q = p;
+		while (*q && *q != '"' && *q != '\\')
+			q++;
+		if (*q != '"')
+			return FALSE;
+		if (out->len)
+			g_string_append(out, ", ");
+		g_string_append_len(out, p, q - p);
+		p = q + 1;
+		if (*p == ']')
+			return p[1] == '\0';
+		if (*p++ != ',')
+			return FALSE;
+	}
+}
+
+/* Cell C of the row at STMT (columns 1 + 2C, the type, NULL for the
+ * registration's own column, and 2 + 2C, the value), as registrations_each
+ * would have made it; returns its width. */
+static glong
+keep_column(struct batch *b, struct cell *cell, sqlite3_stmt *stmt, guint c, gboolean own,
+	    JsonParser *parser)
+{
+	int tc = 1 + 2 * (int)c, vc = tc + 1;
+	const char *type = own ? NULL : (const char *)sqlite3_column_text(stmt, tc);
+	const char *text;
+	cell->kind = CELL_NONE;
+	if (own || (type && strcmp(type, "text") == 0)) {
+		text = (const char *)sqlite3_column_text(stmt, vc);
+		return text ? keep_text(b, cell, text) : 0;
+	}
+	if (!type || strcmp(type, "null") == 0 || sqlite3_column_type(stmt, vc) == SQLITE_NULL)
+		return 0;
+	if (strcmp(type, "bool") == 0 || strcmp(type, "true") == 0 || strcmp(type, "false") == 0) {
+		cell->kind = CELL_BOOL;
+		cell->boolean = type[0] == 'b' ? sqlite3_column_int(stmt, vc) != 0 : type[0] == 't';
+		return 5;
+	}
+	if (strcmp(type, "integer") == 0 || strcmp(type, "real") == 0) {
+		char buf[G_ASCII_DTOSTR_BUF_SIZE];
+		cell->kind = CELL_NUMBER;
+		cell->number = type[0] == 'i' ? (double)sqlite3_column_int64(stmt, vc)
+					      : sqlite3_column_double(stmt, vc);
+		return (glong)strlen(g_ascii_dtostr(buf, sizeof buf, cell->number));
+	}
+	/* an array, an object, or what a list field holds instead */
+	text = (const char *)sqlite3_column_text(stmt, vc);
+	g_autoptr(GString) joined = g_string_new(NULL);
+	if (join_plain_strings(text, joined))
+		return keep_text(b, cell, joined->str);
+	if (!json_parser_load_from_data(parser, text, -1, NULL))
+		return 0;
+	return keep_value(b, cell, json_parser_get_root(parser));
+}
+
+/* The end of the rows: a batch with none. */
+static struct batch end_of_rows;
+
+/* Every registration, in the order registered, into batches: the cells
+ * registrations_each's objects would have given, straight from SQL (its
+ * objects cost more than the rest of the reading). */
+static gpointer
+read_rows(gpointer data)
 {
 	struct sheet_rows *s = data;
-	s->nrows++;
+	g_autofree gboolean *own = g_new0(gboolean, s->ncols);
+	int name = -1;
+	GString *sql = g_string_new("SELECT name");
 	for (guint c = 0; c < s->ncols; c++) {
-		glong w = write_value(s->ws, s->nrows, c, json_object_get_member(o, s->columns[c]));
-		s->widths[c] = MAX(s->widths[c], w);
+		const char *col = s->columns[c];
+		own[c] = own_column(col);
+		if (strcmp(col, "name") == 0)
+			name = (int)c;
+		if (own[c])
+			g_string_append_printf(sql, ", NULL, %s", col);
+		else if (typed_column(col))
+			g_string_append_printf(sql, ", '%s', json_extract(fields, '$.%s')", typed_column(col), col);
+		else
+			g_string_append_printf(sql, ", json_type(fields, '$.%s'), json_extract(fields, '$.%s')",
+					       col, col);
 	}
+	g_string_append(sql, " FROM registrations ORDER BY id");
+
+	if (s->full)
+		s->batch = g_async_queue_pop(s->empty);
+	batch_clear(s->batch, s->ncols);
+	g_autoptr(JsonParser) parser = json_parser_new();
+	sqlite3_stmt *stmt = NULL;
+	if (sqlite3_prepare_v2(store_db(s->st), sql->str, -1, &stmt, NULL) == SQLITE_OK) {
+		while (sqlite3_step(stmt) == SQLITE_ROW) {
+			struct batch *b = s->batch;
+			struct cell *cells = b->cells + (gsize)b->nrows * s->ncols;
+			for (guint c = 0; c < s->ncols; c++) {
+				glong w = keep_column(b, &cells[c], stmt, c, own[c], parser);
+				b->widths[c] = MAX(b->widths[c], w);
+			}
+			/* the name as registered when the fields have none */
+			if (name >= 0 && cells[name].kind == CELL_NONE && sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
+				glong w = keep_text(b, &cells[name], (const char *)sqlite3_column_text(stmt, 0));
+				b->widths[name] = MAX(b->widths[name], w);
+			}
+			if (++b->nrows == BATCH_ROWS)
+				hand_over(s);
+		}
+	}
+	sqlite3_finalize(stmt);
+	g_string_free(sql, TRUE);
+
+	if (!s->full) {
+		write_batch(s, s->batch);
+		return NULL;
+	}
+	if (s->batch->nrows)
+		g_async_queue_push(s->full, s->batch);
+	else
+		g_async_queue_push(s->empty, s->batch);
+	s->batch = NULL;
+	g_async_queue_push(s->full, &end_of_rows);
+	return NULL;
 }
 
 static void
@@ -178,11 +493,38 @@ write_registrations(lxw_worksheet *ws, struct store *st, lxw_format *bold)
 	const char *const *columns = registration_columns();
 	guint ncols = g_strv_length((char **)columns);
 	g_autofree glong *widths = g_new0(glong, ncols);
-	struct sheet_rows s = { ws, columns, ncols, 0, widths };
+	struct sheet_rows s = { .ws = ws, .columns = columns, .ncols = ncols, .widths = widths, .st = st };
 
 	for (guint c = 0; c < ncols; c++)
 		widths[c] = write_text(ws, 0, c, columns[c], bold);
-	registrations_each(st, NULL, NULL, write_row, &s);
+
+	s.full = g_async_queue_new();
+	s.empty = g_async_queue_new();
+	for (int i = 0; i < BATCHES; i++)
+		g_async_queue_push(s.empty, batch_new(ncols));
+	GThread *reader = g_thread_try_new("rows", read_rows, &s, NULL);
+	if (reader) {
+		struct batch *b;
+		while ((b = g_async_queue_pop(s.full)) != &end_of_rows) {
+			write_batch(&s, b);
+			g_async_queue_push(s.empty, b);
+		}
+		g_thread_join(reader);
+	} else {
+		/* no thread to be had: read and write in turn */
+		g_async_queue_unref(s.full);
+		s.full = NULL;
+		s.batch = g_async_queue_pop(s.empty);
+		read_rows(&s);
+		g_async_queue_push(s.empty, s.batch);
+	}
+	struct batch *b;
+	while ((b = g_async_queue_try_pop(s.empty)))
+		batch_free(b);
+	g_async_queue_unref(s.empty);
+	if (s.full)
+		g_async_queue_unref(s.full);
+
 	for (guint c = 0; c < ncols; c++)
 		set_width(ws, c, widths[c]);
 	worksheet_freeze_panes(ws, 1, 0);
