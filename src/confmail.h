@@ -836,6 +836,13 @@ JsonObject *figures_join(struct figures_job *job, struct store *st, const struct
 void registrations_each(struct store *st, const char *status, const char *const *only,
 			void (*fn)(JsonObject *, gpointer), gpointer data);
 const char *const *registration_columns(void);
+/* Whether column C is the registration's own (not one of its fields). */
+bool registration_own_column(const char *c);
+/* The query registrations_each steps through (?1: the status, or NULL):
+ * the name as registered, then for each column its type ("text", "bool",
+ * "array", SQLite's json_type, or NULL for an own column) and its value;
+ * columns not in ONLY (when given) are NULL, NULL. */
+char *registrations_select(const char *const *only);
 /* Every registration, straight from SQL (a hundred thousand in a second):
  * as CSV (UTF-8 with a BOM, RFC 4180 quoting, booleans yes/no, lists
  * joined with ", ", a value that starts like a formula kept as text), or

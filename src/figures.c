@@ -238,18 +238,16 @@ typed_column(const char *c)
 	    : g_strv_contains(texts, c) ? "text" : NULL;
 }
 
-/* The registration's own columns; the others come from its fields. */
-static bool
-own_column(const char *c)
+bool
+registration_own_column(const char *c)
 {
 	static const char *const own[] = { "reference", "status", "email", "language", "created_at",
 					   "updated_at", NULL };
 	return g_strv_contains(own, c);
 }
 
-void
-registrations_each(struct store *st, const char *status, const char *const *only,
-		   void (*fn)(JsonObject *, gpointer), gpointer data)
+char *
+registrations_select(const char *const *only)
 {
 	/* SQLite's JSON functions pick each field out and say its type: far
 	 * cheaper than parsing every registration's JSON again here */
@@ -258,7 +256,7 @@ registrations_each(struct store *st, const char *status, const char *const *only
 		/* a column not asked for costs no JSON work */
 		if (only && !g_strv_contains(only, columns[i]))
 			g_string_append(sql, ", NULL, NULL");
-		else if (own_column(columns[i]))
+		else if (registration_own_column(columns[i]))
 			g_string_append_printf(sql, ", NULL, %s", columns[i]);
 		else if (typed_column(columns[i]))
 			g_string_append_printf(sql, ", '%s', json_extract(fields, '$.%s')",
@@ -268,9 +266,17 @@ registrations_each(struct store *st, const char *status, const char *const *only
 					       columns[i], columns[i]);
 	}
 	g_string_append(sql, " FROM registrations WHERE ?1 IS NULL OR status = ?1 ORDER BY id");
+	return g_string_free(sql, FALSE);
+}
+
+void
+registrations_each(struct store *st, const char *status, const char *const *only,
+		   void (*fn)(JsonObject *, gpointer), gpointer data)
+{
+	g_autofree char *sql = registrations_select(only);
 	sqlite3_stmt *stmt = NULL;
 	g_autoptr(JsonParser) parser = json_parser_new();
-	if (sqlite3_prepare_v2(store_db(st), sql->str, -1, &stmt, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(store_db(st), sql, -1, &stmt, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(stmt, 1, status, -1, SQLITE_STATIC);
 		while (sqlite3_step(stmt) == SQLITE_ROW) {
 			JsonObject *o = json_object_new();
@@ -280,7 +286,7 @@ registrations_each(struct store *st, const char *status, const char *const *only
 					continue;
 				const char *type = (const char *)sqlite3_column_text(stmt, tc);
 				const char *text = (const char *)sqlite3_column_text(stmt, vc);
-				if (own_column(columns[i]) || (type && strcmp(type, "text") == 0)) {
+				if (registration_own_column(columns[i]) || (type && strcmp(type, "text") == 0)) {
 					if (text)
 						json_object_set_string_member(o, columns[i], text);
 					else
@@ -314,7 +320,6 @@ registrations_each(struct store *st, const char *status, const char *const *only
 		}
 	}
 	sqlite3_finalize(stmt);
-	g_string_free(sql, TRUE);
 }
 
 /* One SQL expression per column: the registration's own, or the field's
@@ -329,7 +334,7 @@ column_sql(bool as_json)
 			g_string_append(sql, ", ");
 		if (as_json)
 			g_string_append_printf(sql, "'%s', ", c);
-		if (own_column(c))
+		if (registration_own_column(c))
 			g_string_append(sql, c);
 		else if (strcmp(c, "name") == 0)
 			g_string_append_printf(sql, as_json ? "coalesce(json(fields -> '$.name'), json_quote(name))"

@@ -327,31 +327,6 @@ hand_over(struct sheet_rows *s)
 	batch_clear(s->batch, s->ncols);
 }
 
-/* How registrations_each (figures.c) reads each column, mirrored here so
- * that the cells are the ones its objects gave, without the objects (they
- * cost more than all the rest of the reading): the registration's own
- * columns, and the type FIELDS.md gives a field ("text", "bool" or
- * "array"), or NULL: SQLite is asked.  Keep the two in step. */
-static gboolean
-own_column(const char *c)
-{
-	static const char *const own[] = { "reference", "status", "email", "language", "created_at",
-					   "updated_at", NULL };
-	return g_strv_contains(own, c);
-}
-
-static const char *
-typed_column(const char *c)
-{
-	static const char *const bools[] = { "accommodation", "visa_letter", "principles", NULL };
-	static const char *const lists[] = { "languages", NULL };
-	static const char *const texts[] = { "name", "organization", "org_type", "position", "country",
-					     "city", "phone", "gender", "funding", "arrival", "departure",
-					     "interpretation", NULL };
-	return g_strv_contains(bools, c) ? "bool" : g_strv_contains(lists, c) ? "array"
-	    : g_strv_contains(texts, c) ? "text" : NULL;
-}
-
 /* ["ar","en"] as "ar, en" into OUT, when every element is a string with
  * no escape (SQLite gives arrays without spaces); false for anything
  * else, which json-glib then reads. */
@@ -433,28 +408,21 @@ read_rows(gpointer data)
 	struct sheet_rows *s = data;
 	g_autofree gboolean *own = g_new0(gboolean, s->ncols);
 	int name = -1;
-	GString *sql = g_string_new("SELECT name");
 	for (guint c = 0; c < s->ncols; c++) {
-		const char *col = s->columns[c];
-		own[c] = own_column(col);
-		if (strcmp(col, "name") == 0)
+		own[c] = registration_own_column(s->columns[c]);
+		if (strcmp(s->columns[c], "name") == 0)
 			name = (int)c;
-		if (own[c])
-			g_string_append_printf(sql, ", NULL, %s", col);
-		else if (typed_column(col))
-			g_string_append_printf(sql, ", '%s', json_extract(fields, '$.%s')", typed_column(col), col);
-		else
-			g_string_append_printf(sql, ", json_type(fields, '$.%s'), json_extract(fields, '$.%s')",
-					       col, col);
 	}
-	g_string_append(sql, " FROM registrations ORDER BY id");
+	/* registrations_each's query, without its objects (they cost more
+	 * than all the rest of the reading) */
+	g_autofree char *sql = registrations_select(NULL);
 
 	if (s->full)
 		s->batch = g_async_queue_pop(s->empty);
 	batch_clear(s->batch, s->ncols);
 	g_autoptr(JsonParser) parser = json_parser_new();
 	sqlite3_stmt *stmt = NULL;
-	if (sqlite3_prepare_v2(store_db(s->st), sql->str, -1, &stmt, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(store_db(s->st), sql, -1, &stmt, NULL) == SQLITE_OK) {
 		while (sqlite3_step(stmt) == SQLITE_ROW) {
 			struct batch *b = s->batch;
 			struct cell *cells = b->cells + (gsize)b->nrows * s->ncols;
@@ -472,7 +440,6 @@ read_rows(gpointer data)
 		}
 	}
 	sqlite3_finalize(stmt);
-	g_string_free(sql, TRUE);
 
 	if (!s->full) {
 		write_batch(s, s->batch);
