@@ -109,6 +109,17 @@ unquoted(const char *body)
 /* How much of a body's text the rules read. */
 #define OWN_TEXT_MAX (256 * 1024)
 
+/* "Fwd:", "TR:", "WG:", "توجيه:" ... before a subject: compiled once. */
+static GRegex *
+forward_subject(void)
+{
+	static GRegex *re;
+	if (g_once_init_enter(&re))
+		g_once_init_leave(&re, g_regex_new("^\\s*(fwd?|tr|wg|rv|enc|إعادة توجيه|توجيه|محول)\\s*:",
+						   G_REGEX_CASELESS, 0, NULL));
+	return re;
+}
+
 /* The writer's own text: HTML made text, normalised, and without quoted
  * history; for a forwarded message, the forwarded text, whose writer is
  * the participant (*PARTICIPANT, else NULL). */
@@ -135,9 +146,7 @@ own_text(const struct mail *m, char **participant)
 	/* A forward as an attached message: when the subject says so or the
 	 * forwarder wrote only a line or two, the attached mail is the one
 	 * to read, and its sender is the participant. */
-	bool says_forward = m->subject &&
-	    g_regex_match_simple("^\\s*(fwd?|tr|wg|rv|enc|إعادة توجيه|توجيه|محول)\\s*:", m->subject,
-				 G_REGEX_CASELESS, 0);
+	bool says_forward = m->subject && g_regex_match(forward_subject(), m->subject, 0, NULL);
 	if (m->forwarded_body && (says_forward || g_utf8_strlen(own, -1) < 200)) {
 		g_free(own);
 		g_autofree char *inner = m->forwarded_type && strcmp(m->forwarded_type, "text/html") == 0

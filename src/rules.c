@@ -709,6 +709,19 @@ rules_classify(const struct rules *r, const struct message_view *mv, struct verd
 
 /* Extracting fields ------------------------------------------------------- */
 
+/* An address inside a value: compiled once, not per field (a GRegex is
+ * safe to share), and not JIT-compiled (that costs more than the few
+ * addresses of a message save). */
+static GRegex *
+email_regex(void)
+{
+	static GRegex *re;
+	if (g_once_init_enter(&re))
+		g_once_init_leave(&re, g_regex_new("[[:alnum:]._%+'-]+@[[:alnum:].-]+\\.[[:alpha:]]{2,}",
+						   0, 0, NULL));
+	return re;
+}
+
 /* Whether the character at P is one of the characters of SET (UTF-8). */
 static bool
 char_in(const char *p, const char *set)
@@ -1035,10 +1048,8 @@ set_field(const struct rules *r, JsonObject *o, const struct field_rule *f,
 		set_string(o, f->name, v);
 		return true;
 	case FIELD_EMAIL: {
-		g_autoptr(GRegex) re = g_regex_new("[[:alnum:]._%+'-]+@[[:alnum:].-]+\\.[[:alpha:]]{2,}",
-						   G_REGEX_OPTIMIZE, 0, NULL);
 		g_autoptr(GMatchInfo) mi = NULL;
-		if (!re || !g_regex_match(re, v, 0, &mi))
+		if (!g_regex_match(email_regex(), v, 0, &mi))
 			return false;
 		g_autofree char *addr = g_match_info_fetch(mi, 0);
 		out = g_utf8_strdown(addr, -1);
