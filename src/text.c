@@ -744,6 +744,22 @@ contains_any(const char *line, const char *const *words, size_t n)
 	return false;
 }
 
+/* header_labels as a table: folded label -> kind (the first one listed),
+ * made once. */
+static GHashTable *
+header_label_kinds(void)
+{
+	static GHashTable *kinds;
+	if (g_once_init_enter(&kinds)) {
+		GHashTable *t = g_hash_table_new(g_str_hash, g_str_equal);
+		for (size_t i = G_N_ELEMENTS(header_labels); i-- > 0;)
+			g_hash_table_insert(t, (gpointer)header_labels[i].label,
+					    GINT_TO_POINTER(header_labels[i].kind));
+		g_once_init_leave(&kinds, t);
+	}
+	return kinds;
+}
+
 /* The kind of header LINE is ("Label: value"), with *VALUE set to the
  * value; HDR_NONE when it is not one. */
 static enum hdr
@@ -759,17 +775,19 @@ header_line(const char *line, const char **value)
 	memcpy(label, s, (size_t)(colon - s));
 	label[colon - s] = '\0';
 	g_strstrip(label);
-	bool ascii_case = caseless_beyond_ascii(label);
-	g_autofree char *folded = ascii_case ? NULL : g_utf8_casefold(label, -1);
-	for (size_t i = 0; i < G_N_ELEMENTS(header_labels); i++) {
-		if (ascii_case ? g_ascii_strcasecmp(label, header_labels[i].label) != 0
-			       : strcmp(folded, header_labels[i].label) != 0)
-			continue;
-		if (value)
-			*value = skip_decoration(colon + 1);
-		return header_labels[i].kind;
+	g_autofree char *folded = NULL;
+	if (caseless_beyond_ascii(label)) {
+		for (char *c = label; *c; c++)
+			*c = g_ascii_tolower(*c);
+	} else {
+		folded = g_utf8_casefold(label, -1);
 	}
-	return HDR_NONE;
+	gpointer kind = g_hash_table_lookup(header_label_kinds(), folded ? folded : label);
+	if (!kind)
+		return HDR_NONE;
+	if (value)
+		*value = skip_decoration(colon + 1);
+	return (enum hdr)GPOINTER_TO_INT(kind);
 }
 
 static int
