@@ -33,15 +33,21 @@ struct needles {
 
 /* A word as the scan compares it: its first four bytes at once. */
 struct entry {
-	guint32 key, mask;	/* the first bytes, and which of them count */
+	guint64 key, mask;	/* the first bytes, and which of them count */
 	guint len;
 	guint next;		/* the next word of the same bucket, plus one */
 };
 
+/* Words of LONG bytes or more are filed by that many first bytes, the
+ * others by their first three: many words begin alike ("we will", "we
+ * need", "ال..."), and three bytes would put them all in one bucket. */
+#define LONG 6
+
 struct needle_index {
 	GPtrArray *words;	/* ASCII-folded, at least MIN_NEEDLE bytes */
 	GHashTable *ids;	/* word -> its index in words, plus one */
-	guint head[BUCKETS];	/* first word (index plus one) of a bucket */
+	guint head[2][BUCKETS];	/* first word (index plus one) of a bucket:
+				 * [0] short words, [1] long ones */
 	GArray *entries;	/* of struct entry, by word index */
 };
 
@@ -514,11 +520,12 @@ alternation(struct scan *s)
 	return out;
 }
 
+/* The bucket of the word of at most 8 bytes KEY, by its first N. */
 static guint
-bucket_of(const char *p)
+bucket_of(guint64 key, int n)
 {
-	guint32 h = (guint8)p[0] | (guint32)(guint8)p[1] << 8 | (guint32)(guint8)p[2] << 16;
-	return (h * 2654435761u) >> 20;	/* the top 12 bits: BUCKETS */
+	key &= n >= 8 ? ~(guint64)0 : ((guint64)1 << (8 * n)) - 1;	/* little-endian */
+	return (guint)((key * 0x9e3779b97f4a7c15u) >> (64 - 12));	/* BUCKETS */
 }
 
 struct needle_index *
@@ -551,14 +558,17 @@ word_id(struct needle_index *idx, char *word)
 		g_free(word);
 		return GPOINTER_TO_UINT(known) - 1;
 	}
-	guint id = idx->words->len, b = bucket_of(word);
+	guint id = idx->words->len;
 	g_ptr_array_add(idx->words, word);
 	g_hash_table_insert(idx->ids, word, GUINT_TO_POINTER(id + 1));
-	struct entry e = { .len = (guint)strlen(word), .next = idx->head[b] };
-	memcpy(&e.key, word, MIN(e.len, 4));
-	e.mask = e.len >= 4 ? 0xffffffffu : 0xffffffu;	/* little-endian: the low bytes */
+	struct entry e = { .len = (guint)strlen(word) };
+	memcpy(&e.key, word, MIN(e.len, 8));
+	e.mask = e.len >= 8 ? ~(guint64)0 : ((guint64)1 << (8 * e.len)) - 1;
+	bool long_word = e.len >= LONG;
+	guint b = bucket_of(e.key, long_word ? LONG : MIN_NEEDLE);
+	e.next = idx->head[long_word][b];
 	g_array_append_val(idx->entries, e);
-	idx->head[b] = id + 1;
+	idx->head[long_word][b] = id + 1;
 	return id;
 }
 
@@ -639,17 +649,25 @@ needle_hits_of(const struct needle_index *idx, const char *folded)
 		/* a word begins with a whole character, never inside one */
 		if (((guint8)folded[i] & 0xc0) == 0x80)
 			continue;
-		/* i + 3 <= len, and the byte at len is the NUL: four bytes */
-		guint32 here;
-		memcpy(&here, folded + i, 4);
-		for (guint id = idx->head[bucket_of(folded + i)]; id; id = entries[id - 1].next) {
-			const struct entry *e = &entries[id - 1];
-			if ((here & e->mask) != e->key || e->len > len - i)
-				continue;
-			if (e->len <= 4 || memcmp(folded + i + 4,
-						  (const char *)g_ptr_array_index(idx->words, id - 1) + 4,
-						  e->len - 4) == 0)
-				h->bits[(id - 1) / 8] |= (guint8)(1u << ((id - 1) % 8));
+		/* up to 8 bytes, zeros past the text's end */
+		guint64 here = 0;
+		if (len - i >= 8)
+			memcpy(&here, folded + i, 8);
+		else
+			memcpy(&here, folded + i, len - i);
+		for (int kind = 0; kind < 2; kind++) {
+			if (kind == 1 && len - i < LONG)
+				break;
+			guint id = idx->head[kind][bucket_of(here, kind ? LONG : MIN_NEEDLE)];
+			for (; id; id = entries[id - 1].next) {
+				const struct entry *e = &entries[id - 1];
+				if ((here & e->mask) != e->key || e->len > len - i)
+					continue;
+				if (e->len <= 8 || memcmp(folded + i + 8,
+							  (const char *)g_ptr_array_index(idx->words, id - 1) + 8,
+							  e->len - 8) == 0)
+					h->bits[(id - 1) / 8] |= (guint8)(1u << ((id - 1) % 8));
+			}
 		}
 	}
 	return h;
