@@ -46,6 +46,17 @@ fold_char(gunichar c)
 	return g_unichar_tolower(c);
 }
 
+/* An Arabic mark that folding drops (fold_char) and that takes no part
+ * in composition: with nothing else to normalise, NFKC may reorder such
+ * marks among themselves but the fold drops them all the same.  The
+ * hamza and madda above and below (U+0653..0655) compose and are not
+ * among them. */
+static bool
+dropped_mark(gunichar c)
+{
+	return (c >= 0x064B && c <= 0x0652) || (c >= 0x0656 && c <= 0x065F) || c == 0x0670;
+}
+
 /* Whether S has anything NFKC would change: combining marks, Arabic
  * presentation forms, full-width forms.  Most text has none, and
  * normalising is the dearest step of folding. */
@@ -56,7 +67,7 @@ needs_normalising(const char *s)
 		if ((unsigned char)*p < 0x80)
 			continue;
 		gunichar c = g_utf8_get_char(p);
-		if (g_unichar_ismark(c) || (c >= 0xFB50 && c <= 0xFDFF) ||
+		if ((g_unichar_ismark(c) && !dropped_mark(c)) || (c >= 0xFB50 && c <= 0xFDFF) ||
 		    (c >= 0xFE70 && c <= 0xFEFF) || (c >= 0xFF00 && c <= 0xFFEF) ||
 		    (c >= 0x2000 && c <= 0x2BFF) || c == 0x00A0)
 			return true;
