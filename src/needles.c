@@ -405,27 +405,42 @@ atom(struct scan *s, GString *lit, GPtrArray **set, struct lits *l)
 	return character(s, lit);
 }
 
-/* RUN added to the end of every string of CUR, and emptied. */
-static void
-append_run(GPtrArray *cur, GString *run)
+/* Whether C is an ASCII character that stands for itself in a pattern. */
+static bool
+plain_ascii(char c)
 {
-	if (!cur || !run->len)
+	return c >= 0x20 && c < 0x7f && !strchr("\\[]()|.^$*+?{}", c);
+}
+
+/* RUN added to the end of every string of *CUR (NULL: the empty string
+ * alone), and emptied. */
+static void
+append_run(GPtrArray **cur, GString *run)
+{
+	if (!run->len)
 		return;
-	for (guint i = 0; i < cur->len; i++) {
-		char *old = cur->pdata[i];
-		cur->pdata[i] = g_strconcat(old, run->str, NULL);
-		g_free(old);
+	if (!*cur) {
+		*cur = set_new();
+		g_ptr_array_add(*cur, g_strndup(run->str, run->len));
+	} else {
+		for (guint i = 0; i < (*cur)->len; i++) {
+			char *old = (*cur)->pdata[i];
+			(*cur)->pdata[i] = g_strconcat(old, run->str, NULL);
+			g_free(old);
+		}
 	}
 	g_string_truncate(run, 0);
 }
 
 /* One alternative.  CUR holds the strings the atoms read so far can
- * match, as long as each of them is known exactly; an atom that is not
- * ends them, and they become a candidate for the words it needs. */
+ * match, as long as each of them is known exactly (NULL: only the empty
+ * string, which saves making sets for the many alternatives that are one
+ * word); an atom that is not ends them, and they become a candidate for
+ * the words it needs. */
 static struct lits
 sequence(struct scan *s)
 {
-	GPtrArray *cur = set_of(""), *best = NULL;
+	GPtrArray *cur = NULL, *best = NULL;
 	bool exact = true;	/* CUR holds all of the alternative so far */
 	/* plain characters are gathered in RUN and added to CUR at once;
 	 * the strings are kept from one alternative to the next */
@@ -435,6 +450,16 @@ sequence(struct scan *s)
 	g_string_truncate(run, 0);
 
 	while (*s->p && *s->p != '|' && *s->p != ')' && !s->bail) {
+		/* the common case first: plain ASCII characters that no
+		 * quantifier follows go into RUN as they are */
+		const char *q = s->p;
+		while (plain_ascii(q[0]) && !strchr("?*+{", q[1] ? q[1] : '?'))
+			q++;
+		if (q > s->p) {
+			g_string_append_len(run, s->p, q - s->p);
+			s->p = q;
+			continue;
+		}
 		GPtrArray *set = NULL;
 		struct lits l = { 0 };
 		g_string_truncate(lit, 0);
@@ -447,13 +472,14 @@ sequence(struct scan *s)
 			g_string_append(run, lit->str);
 			continue;
 		}
-		append_run(cur, run);
+		append_run(&cur, run);
 		GPtrArray *strings = kind == ATOM_LITERAL ? set_of(lit->str)
 		    : kind == ATOM_CLASS ? g_steal_pointer(&set)
 		    : kind == ATOM_GROUP ? g_steal_pointer(&l.exact) : NULL;
 		if (strings && min == 0 && !repeats)
 			g_ptr_array_add(strings, g_strdup(""));	/* optional */
-		GPtrArray *next = strings && (min > 0 || !repeats) ? product(cur, strings) : NULL;
+		GPtrArray *next = !strings || (min == 0 && repeats) ? NULL
+		    : cur ? product(cur, strings) : g_steal_pointer(&strings);
 		if (next && !repeats) {
 			set_free(cur);
 			cur = next;
@@ -462,19 +488,20 @@ sequence(struct scan *s)
 			consider(&best, next ? next : g_steal_pointer(&cur));
 			if (kind == ATOM_GROUP && min > 0)
 				consider(&best, g_steal_pointer(&l.needed));
-			set_free(cur);
-			cur = set_of("");
+			set_free(g_steal_pointer(&cur));
 			exact = false;
 		}
 		set_free(strings);
 		set_free(l.needed);
 		set_free(l.exact);
 	}
-	append_run(cur, run);
+	append_run(&cur, run);
 	struct lits out = { 0 };
 	if (exact) {
 		/* CUR is both what the alternative matches and, if better
 		 * than what was found, the words it needs */
+		if (!cur)
+			cur = set_of("");
 		size_t n = shortest(cur);
 		if (n >= MIN_NEEDLE && (!best || n > shortest(best)))
 			consider(&best, g_ptr_array_copy(cur, (GCopyFunc)(void (*)(void))g_strdup, NULL));
