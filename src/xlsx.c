@@ -107,6 +107,25 @@ write_text(lxw_worksheet *ws, lxw_row_t row, lxw_col_t col, const char *s, lxw_f
 	return CELL_MAX;
 }
 
+/* A list as one cell: the languages "ar, en" read and filter better than
+ * JSON. */
+static char *
+joined_list(JsonArray *a)
+{
+	GString *joined = g_string_new(NULL);
+	for (guint i = 0; i < json_array_get_length(a); i++) {
+		JsonNode *e = json_array_get_element(a, i);
+		g_autofree char *json = NULL;
+		if (i > 0)
+			g_string_append(joined, ", ");
+		if (JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING)
+			g_string_append(joined, json_node_get_string(e));
+		else
+			g_string_append(joined, json = json_to_string(e, FALSE));
+	}
+	return g_string_free(joined, FALSE);
+}
+
 /* Writes NODE as the cell's own type; returns its width in characters. */
 static glong
 write_value(lxw_worksheet *ws, lxw_row_t row, lxw_col_t col, JsonNode *node)
@@ -114,20 +133,8 @@ write_value(lxw_worksheet *ws, lxw_row_t row, lxw_col_t col, JsonNode *node)
 	if (!node || JSON_NODE_HOLDS_NULL(node))
 		return 0;
 	if (JSON_NODE_HOLDS_ARRAY(node)) {
-		/* the languages: "ar, en" reads and filters better than JSON */
-		JsonArray *a = json_node_get_array(node);
-		g_autoptr(GString) joined = g_string_new(NULL);
-		for (guint i = 0; i < json_array_get_length(a); i++) {
-			JsonNode *e = json_array_get_element(a, i);
-			g_autofree char *json = NULL;
-			if (i > 0)
-				g_string_append(joined, ", ");
-			if (JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING)
-				g_string_append(joined, json_node_get_string(e));
-			else
-				g_string_append(joined, json = json_to_string(e, FALSE));
-		}
-		return write_text(ws, row, col, joined->str, NULL);
+		g_autofree char *joined = joined_list(json_node_get_array(node));
+		return write_text(ws, row, col, joined, NULL);
 	}
 	if (!JSON_NODE_HOLDS_VALUE(node)) {
 		g_autofree char *json = json_to_string(node, FALSE);
@@ -253,20 +260,8 @@ keep_value(struct batch *b, struct cell *cell, JsonNode *node)
 	if (!node || JSON_NODE_HOLDS_NULL(node))
 		return 0;
 	if (JSON_NODE_HOLDS_ARRAY(node)) {
-		/* the languages: "ar, en" reads and filters better than JSON */
-		JsonArray *a = json_node_get_array(node);
-		g_autoptr(GString) joined = g_string_new(NULL);
-		for (guint i = 0; i < json_array_get_length(a); i++) {
-			JsonNode *e = json_array_get_element(a, i);
-			g_autofree char *json = NULL;
-			if (i > 0)
-				g_string_append(joined, ", ");
-			if (JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING)
-				g_string_append(joined, json_node_get_string(e));
-			else
-				g_string_append(joined, json = json_to_string(e, FALSE));
-		}
-		return keep_text(b, cell, joined->str);
+		g_autofree char *joined = joined_list(json_node_get_array(node));
+		return keep_text(b, cell, joined);
 	}
 	if (!JSON_NODE_HOLDS_VALUE(node)) {
 		g_autofree char *json = json_to_string(node, FALSE);
