@@ -346,9 +346,12 @@ outbox_replies_since(struct store *st, const char *recipient, const char *now, c
 {
 	sqlite3_stmt *stmt = NULL;
 	gint64 n = 0;
-	/* two statements, so that each uses its own index */
+	/* two statements, so that each uses its own index: the "+" keeps
+	 * SQLite from taking outbox_by_kind for the first, which reads every
+	 * reply of the hour from the table (measured: 296 pages a delivery
+	 * with 1,000 replies queued) */
 	const char *sql = recipient
-	    ? "SELECT count(*) FROM outbox WHERE kind = 'reply' AND recipient = ?3"
+	    ? "SELECT count(*) FROM outbox WHERE +kind = 'reply' AND recipient = ?3"
 	      " AND created_at > strftime('%Y-%m-%dT%H:%M:%SZ', ?1, ?2)"
 	    : "SELECT count(*) FROM outbox WHERE kind = 'reply'"
 	      " AND created_at > strftime('%Y-%m-%dT%H:%M:%SZ', ?1, ?2)";

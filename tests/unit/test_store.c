@@ -136,6 +136,47 @@ test_busy_is_tempfail(void **state)
 	remove_db(cfg);
 }
 
+/* The cap on replies to one address counts them by outbox_by_recipient:
+ * with 400 replies of the hour queued to others, counting those to one
+ * address reads a few pages, not every reply (it once read them all, at
+ * every delivery). */
+static void
+test_reply_count_reads_little(void **state)
+{
+	(void)state;
+	g_autoptr(config) cfg = temp_config();
+	g_autoptr(GError) error = NULL;
+	struct store *st = store_open(cfg, STORE_CREATE, &error);
+	assert_non_null(st);
+	sqlite3_stmt *stmt;
+	assert_int_equal(sqlite3_prepare_v2(store_db(st),
+		"INSERT INTO outbox (created_at, kind, envelope_from, recipient, content, next_attempt_at)"
+		" VALUES ('2022-01-25T09:00:00Z', 'reply', 'register@icssi.example', ?1, zeroblob(6000),"
+		" '2022-01-25T09:00:00Z')", -1, &stmt, NULL), SQLITE_OK);
+	for (int i = 0; i < 400; i++) {
+		g_autofree char *to = g_strdup_printf("r%d@example.org", i);
+		sqlite3_bind_text(stmt, 1, to, -1, SQLITE_TRANSIENT);
+		assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
+		sqlite3_reset(stmt);
+	}
+	sqlite3_finalize(stmt);
+	store_close(st);
+
+	st = store_open(cfg, STORE_READ, &error);	/* nothing cached */
+	assert_non_null(st);
+	int misses, high;
+	sqlite3_db_status(store_db(st), SQLITE_DBSTATUS_CACHE_MISS, &misses, &high, 1);
+	assert_int_equal(outbox_replies_since(st, "r7@example.org", "2022-01-25T09:30:00Z", "-1 hour"), 1);
+	assert_int_equal(outbox_replies_since(st, "new@example.org", "2022-01-25T09:30:00Z", "-1 hour"), 0);
+	sqlite3_db_status(store_db(st), SQLITE_DBSTATUS_CACHE_MISS, &misses, &high, 0);
+	if (misses > 40)
+		fail_msg("counting one address's replies read %d pages", misses);
+	/* all replies of the hour: the index alone */
+	assert_int_equal(outbox_replies_since(st, NULL, "2022-01-25T09:30:00Z", "-1 hour"), 400);
+	store_close(st);
+	remove_db(cfg);
+}
+
 int
 main(void)
 {
@@ -144,6 +185,7 @@ main(void)
 		cmocka_unit_test(test_create_and_migrate),
 		cmocka_unit_test(test_dedup),
 		cmocka_unit_test(test_busy_is_tempfail),
+		cmocka_unit_test(test_reply_count_reads_little),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	g_mime_shutdown();
