@@ -657,6 +657,11 @@ fetch_wait(struct fetch_session *s, int seconds, const volatile sig_atomic_t *st
 		}
 		fd = mailimap_idle_get_fd(s->imap);
 	}
+	/* the server's answer to IDLE may have brought news with it ("*
+	 * 75 EXISTS" for a message that came just before): libetpan holds it
+	 * already, and the socket will say nothing more */
+	if (s->can_idle && s->imap->imap_stream && s->imap->imap_stream->read_buffer_len > 0)
+		seconds = 0;
 	/* without IDLE, the next run's commands show what arrived meanwhile */
 	for (int waited = 0; waited < seconds && !*stop; waited++) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };

@@ -74,6 +74,8 @@ first_valid_uid = 1
 # instances are used up), Dovecot looks every mailbox_idle_check_interval
 # (30 s by default): once a second keeps the IDLE check within seconds
 mailbox_idle_check_interval = 1 secs
+# the process titles say which session is in IDLE (the --daemon test)
+verbose_proctitle = yes
 mail_location = maildir:$MAIL/%u
 passdb {
   driver = passwd-file
@@ -313,7 +315,12 @@ before=$(logins bob)
 "$CONFMAIL" -c "$CONF_B" fetch --daemon >"$TMP/daemon.out" 2>"$TMP/daemon.err" &
 daemon=$!
 for _ in $(seq 100); do [ "$(logins bob)" -gt "$before" ] && break; sleep 0.1; done
-sleep 1	# the daemon has logged in, looked once and is waiting
+# the daemon has logged in, looked once and is in IDLE (Dovecot's title
+# for the session says so), or after 10 s the test goes on regardless
+for _ in $(seq 100); do
+	pgrep -f "imap \[bob .*IDLE" >/dev/null && break
+	sleep 0.1
+done
 mapfile -t NEW < <(more idle 1)
 mbox bob append Conference "${NEW[@]}"
 start=$(date +%s)
