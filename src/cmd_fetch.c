@@ -121,7 +121,8 @@ cmd_fetch(struct command_context *ctx, int argc, char **argv)
 	if (!config_check_fetch(cfg, &error))
 		return cm_fail(error);
 	g_autofree char *dir = rules_default_dir();
-	g_autoptr(rules) r = rules_load(dir, &error);
+	g_autofree char *cache = rules_cache_path(cfg);
+	g_autoptr(rules) r = rules_load_cached(dir, cache, &error);
 	if (!r)
 		return cm_fail(error);
 	g_autoptr(store) st = store_open(cfg, STORE_CREATE, &error);

@@ -68,7 +68,8 @@ cmd_filter(struct command_context *ctx, int argc, char **argv)
 	if (!cfg)
 		return EX_CONFIG;
 	g_autofree char *dir = rules_default_dir();
-	g_autoptr(rules) r = rules_load(dir, &error);
+	g_autofree char *cache = rules_cache_path(cfg);
+	g_autoptr(rules) r = rules_load_cached(dir, cache, &error);
 	if (!r)
 		return cm_fail(error);
 

@@ -324,6 +324,8 @@ void needle_index_free(struct needle_index *idx);
  * match of the caseless PATTERN holds one, or NULL when none can be
  * shown. */
 struct needles *needles_of(struct needle_index *idx, const char *pattern);
+/* The needles of the words WORDS, as needles_of gave them (rules_cache). */
+struct needles *needles_of_words(struct needle_index *idx, const GPtrArray *words);
 void needles_free(struct needles *n);
 guint needles_count(const struct needles *n);
 const char *needles_word(const struct needle_index *idx, const struct needles *n, guint i);
@@ -345,6 +347,15 @@ typedef struct rules rules;
 /* Loads DIR/classify.rules, DIR/fields.rules and DIR's tables; errors
  * (EX_CONFIG) name file:line and, for patterns, PCRE2's message. */
 struct rules *rules_load(const char *dir, GError **error);
+/* The same, with what an earlier load made of the patterns taken from the
+ * file CACHE (and the file brought up to date): the MDA's way, since one
+ * process per message would otherwise compile every pattern each time. */
+struct rules *rules_load_cached(const char *dir, const char *cache, GError **error);
+/* How many patterns the last rules_load_cached took from its file, and
+ * how many it had to make (tests). */
+void rules_cache_last_counts(guint *hits, guint *misses);
+/* The cache file of CFG's database: DATABASE.rules-cache, beside it. */
+char *rules_cache_path(const struct config *cfg);
 void rules_free(struct rules *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(rules, rules_free)
 /* Whether rules loaded from now on are JIT-compiled: worth it only for

@@ -642,6 +642,18 @@ needles_of(struct needle_index *idx, const char *pattern)
 	return n;
 }
 
+struct needles *
+needles_of_words(struct needle_index *idx, const GPtrArray *words)
+{
+	struct needles *n = g_new(struct needles, 1);
+	n->ids = g_array_sized_new(FALSE, FALSE, sizeof(guint), words->len);
+	for (guint i = 0; i < words->len; i++) {
+		guint id = word_id(idx, g_strdup(g_ptr_array_index(words, i)));
+		g_array_append_val(n->ids, id);
+	}
+	return n;
+}
+
 void
 needles_free(struct needles *n)
 {

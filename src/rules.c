@@ -5,10 +5,8 @@
  * applied to a message.  Organisers change what confmail understands by
  * editing these files; see confmail-rules(5).
  */
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include "confmail.h"
+#include "rules_cache.h"
 
-#include <pcre2.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,6 +63,7 @@ struct rules {
 	GHashTable *labels;	/* folded label -> struct field_rule */
 	struct table *countries, *languages, *months, *words;
 	struct needle_index *needle_index;	/* the words of the patterns */
+	struct rules_cache *cache;	/* while loading, when there is one */
 };
 
 static const char *type_names[] = {
@@ -146,6 +145,7 @@ rules_free(struct rules *r)
 	table_free(r->months);
 	table_free(r->words);
 	needle_index_free(r->needle_index);
+	rules_cache_free(r->cache);
 	g_free(r);
 }
 
@@ -167,14 +167,18 @@ rules_use_jit(bool on)
 }
 
 static pcre2_code *
-compile(const char *pattern, const char *file, int line, GError **error)
+compile(struct rules *r, const char *pattern, const char *file, int line, GError **error)
 {
 	int code;
 	PCRE2_SIZE offset;
-	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-				       PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF |
-				       PCRE2_CASELESS | PCRE2_MULTILINE,
-				       &code, &offset, NULL);
+	pcre2_code *re = r->cache ? rules_cache_code(r->cache, pattern) : NULL;
+	if (re) {
+		if (use_jit)
+			pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+		return re;
+	}
+	re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, RULES_PCRE2_OPTIONS,
+			   &code, &offset, NULL);
 	if (!re) {
 		PCRE2_UCHAR msg[256];
 		pcre2_get_error_message(code, msg, sizeof msg);
@@ -187,7 +191,17 @@ compile(const char *pattern, const char *file, int line, GError **error)
 	 * uninitialised: CONFMAIL_PCRE2_JIT=0 turns it off for such runs. */
 	if (use_jit)
 		pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+	if (r->cache)
+		rules_cache_keep_code(r->cache, pattern, re);
 	return re;
+}
+
+/* The words PATTERN needs (needles_of), from the cache when it has them. */
+static struct needles *
+needles_for(struct rules *r, const char *pattern)
+{
+	return r->cache ? rules_cache_needles(r->cache, r->needle_index, pattern)
+			: needles_of(r->needle_index, pattern);
 }
 
 static bool
@@ -302,13 +316,13 @@ parse_condition(struct rules *r, struct recipe *rc, const char *text, const char
 		return false;
 	}
 	const char *pattern = g_strstrip((char *)(rest + 2));
-	c->re = compile(pattern, file, no, error);
+	c->re = compile(r, pattern, file, no, error);
 	if (!c->re) {
 		condition_free(c);
 		return false;
 	}
 	if (c->where == W_BODY || c->where == W_TEXT)
-		c->needles = needles_of(r->needle_index, pattern);
+		c->needles = needles_for(r, pattern);
 	g_ptr_array_add(rc->conditions, c);
 	return true;
 }
@@ -425,8 +439,8 @@ field_line(struct rules *r, struct field_rule *f, const char *text, const char *
 		struct prose *p = g_new0(struct prose, 1);
 		if (coded)
 			p->code = first_word(rest, &rest);
-		p->re = compile(rest, path, no, error);
-		p->needles = p->re ? needles_of(r->needle_index, rest) : NULL;
+		p->re = compile(r, rest, path, no, error);
+		p->needles = p->re ? needles_for(r, rest) : NULL;
 		if (!p->re || (coded && !*p->code)) {
 			if (p->re)
 				g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
@@ -447,7 +461,7 @@ field_line(struct rules *r, struct field_rule *f, const char *text, const char *
 			value_rule_free(v);
 			return false;
 		}
-		v->re = compile(rest, path, no, error);
+		v->re = compile(r, rest, path, no, error);
 		if (!v->re) {
 			value_rule_free(v);
 			return false;
@@ -522,10 +536,32 @@ rules_default_dir(void)
 	return g_strdup(CONFMAIL_RULES_DIR);
 }
 
+static guint last_hits, last_misses;
+
+char *
+rules_cache_path(const struct config *cfg)
+{
+	return g_strconcat(cfg->database, ".rules-cache", NULL);
+}
+
+void
+rules_cache_last_counts(guint *hits, guint *misses)
+{
+	*hits = last_hits;
+	*misses = last_misses;
+}
+
 struct rules *
 rules_load(const char *dir, GError **error)
 {
+	return rules_load_cached(dir, NULL, error);
+}
+
+struct rules *
+rules_load_cached(const char *dir, const char *cache, GError **error)
+{
 	struct rules *r = g_new0(struct rules, 1);
+	r->cache = cache ? rules_cache_open(cache) : NULL;
 	check_needles = g_strcmp0(g_getenv("CONFMAIL_CHECK_NEEDLES"), "1") == 0;
 	r->needle_index = needle_index_new();
 	static const struct {
@@ -556,6 +592,12 @@ rules_load(const char *dir, GError **error)
 	if (!load_recipes(r, classify, error) || !load_fields(r, fields, error)) {
 		rules_free(r);
 		return NULL;
+	}
+	if (r->cache) {
+		/* a cache that cannot be written costs time, not mail */
+		rules_cache_save(r->cache, NULL);
+		rules_cache_counts(r->cache, &last_hits, &last_misses);
+		g_clear_pointer(&r->cache, rules_cache_free);
 	}
 	return r;
 }

@@ -125,4 +125,24 @@ check "... (they are for people)" grep -q '^confmail: ' "$TMP/err"
 # Usage errors of other commands are usage errors.
 expect_rc 64 "unknown command" "$CONFMAIL" frobnicate
 expect_rc 66 "stats without a database says so" env CONFMAIL_DATABASE="$TMP/none.sqlite" "$CONFMAIL" stats
+# The compiled rules are kept beside the database for the next delivery
+# (rules_cache.c): for its owner only, and a damaged or foreign file
+# costs time, never a message or a different result.
+cache="$CONFMAIL_DATABASE.rules-cache"
+check "filter keeps the compiled rules beside the database" test -s "$cache"
+equal "... readable by its owner only" "$(stat -c %a "$cache")" 600
+for how in damaged empty; do
+	if [ $how = damaged ]; then head -c 5000 /dev/urandom >"$cache"; else : >"$cache"; fi
+	mk "cache-$how" | "$CONFMAIL" filter || notok "filter with cache file $how exited $?"
+	equal "cache file $how: the message is recorded" \
+		"$(sql "SELECT count(*) FROM messages WHERE message_id = 'cache-$how@test.example'")" 1
+	check "... and the file is made again" sh -c "head -c 22 '$cache' | grep -q '^confmail rules cache'"
+done
+mkdir -p "$TMP/again"
+CONFMAIL_DATABASE="$TMP/again/db.sqlite" "$CONFMAIL" init >/dev/null
+for f in "$DATA"/*.eml; do CONFMAIL_DATABASE="$TMP/again/db.sqlite" "$CONFMAIL" filter <"$f"; done
+equal "the same samples through a warm cache are classified the same" \
+	"$(sqlite3 "$TMP/again/db.sqlite" "SELECT class || ' ' || language FROM messages ORDER BY id")" \
+	"$(sql "SELECT class || ' ' || language FROM messages WHERE id <= $n ORDER BY id")"
+
 finish

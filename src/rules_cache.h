@@ -1,0 +1,34 @@
+/*
+ * rules_cache.h - the compiled patterns of the rules and their words,
+ * kept in a file between runs (rules_cache.c); used by rules.c.
+ */
+#ifndef CONFMAIL_RULES_CACHE_H
+#define CONFMAIL_RULES_CACHE_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "confmail.h"
+
+/* How every pattern of the rules is compiled. */
+#define RULES_PCRE2_OPTIONS (PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | \
+			     PCRE2_CASELESS | PCRE2_MULTILINE)
+
+struct rules_cache;
+/* The cache kept in the file PATH (which need not exist yet). */
+struct rules_cache *rules_cache_open(const char *path);
+void rules_cache_free(struct rules_cache *c);
+/* PATTERN compiled, the caller's to free, or NULL when the file lacks it. */
+pcre2_code *rules_cache_code(struct rules_cache *c, const char *pattern);
+/* Notes RE (the rules keep it) as what PATTERN compiles to. */
+void rules_cache_keep_code(struct rules_cache *c, const char *pattern, const pcre2_code *re);
+/* needles_of(IDX, PATTERN), from the file when it holds the words. */
+struct needles *rules_cache_needles(struct rules_cache *c, struct needle_index *idx,
+				    const char *pattern);
+/* How many patterns came from the file, and how many were compiled. */
+void rules_cache_counts(const struct rules_cache *c, guint *hits, guint *misses);
+/* Writes the file when this run made something it lacked, or used less
+ * than it holds; false and *ERROR when it cannot. */
+bool rules_cache_save(struct rules_cache *c, GError **error);
+
+#endif
