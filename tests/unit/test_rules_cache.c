@@ -176,6 +176,15 @@ test_edited_damaged_foreign(void **state)
 	load_counts(dir, cache, &hits, &misses);
 	assert_int_equal(hits, 0);
 
+	/* a file others may write is not trusted (PCRE2 runs what it holds) */
+	load_counts(dir, cache, &hits, &misses);
+	assert_int_equal(g_chmod(cache, 0620), 0);
+	load_counts(dir, cache, &hits, &misses);
+	assert_int_equal(hits, 0);
+	GStatBuf sb;
+	assert_int_equal(g_stat(cache, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);	/* made again, as it should be */
+
 	/* a cache that cannot be written is no error */
 	g_autofree char *nowhere = g_build_filename(tmp, "no-such-dir", "c", NULL);
 	load_counts(dir, nowhere, &hits, &misses);
