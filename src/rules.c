@@ -580,7 +580,7 @@ rules_load_cached(const char *dir, const char *cache, GError **error)
 	r->labels = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	for (size_t i = 0; i < G_N_ELEMENTS(tables); i++) {
 		g_autofree char *path = g_build_filename(dir, tables[i].file, NULL);
-		struct table *t = table_load(path, error);
+		struct table *t = table_load_cached(path, r->cache, error);
 		if (!t) {
 			rules_free(r);
 			return NULL;

@@ -5,6 +5,9 @@
  * the 140 patterns of the rules (PCRE2) and reading the words each needs
  * (needles.c) cost more than everything else that process does.
  *
+ * The tables (countries, languages...) are kept too, found by the whole
+ * text of their file.
+ *
  * The cache is an optimisation and nothing more: every entry is found by
  * the text of its pattern, so an edited rule misses and is made afresh; a
  * file written by another build of confmail (its ELF build ID differs),
@@ -14,21 +17,25 @@
  *
  * The file, in this machine's byte order:
  *   "confmail rules cache 1\n"  build ID (u32 length, bytes)
- *   u64 FNV-1a of everything after it
+ *   u64 checksum of everything after it
  *   u32 entries; each: u32 length, pattern; u8 needles (0 unknown, 1
  *     none, 2 words); u32 words; each word: u32 length, bytes
+ *   u32 tables; each: u32 length, the text of the file; u32 length, the
+ *     table made of it (values.c, a GVariant)
  *   u64 length, the entries' compiled patterns (pcre2_serialize_encode),
  *     in the same order
  */
 #define _GNU_SOURCE	/* dl_iterate_phdr */
 #include "rules_cache.h"
 
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <link.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
-#define MAGIC "confmail rules cache 1\n"
+#define MAGIC "confmail rules cache 2\n"
 
 enum needles_known { NEEDLES_UNKNOWN, NEEDLES_NONE, NEEDLES_WORDS };
 
@@ -40,9 +47,16 @@ struct cached {
 	GPtrArray *words;	/* of char *, when NEEDLES_WORDS */
 };
 
+struct kept_table {
+	char *text;		/* of the file */
+	GBytes *bytes;		/* what values.c made of it */
+	bool used;
+};
+
 struct rules_cache {
 	char *path;
 	GHashTable *entries;	/* pattern -> struct cached */
+	GHashTable *tables;	/* text -> struct kept_table */
 	GPtrArray *used;	/* the entries of this run, in the order made */
 	bool changed;		/* this run made something the file lacks */
 	guint hits, misses;
@@ -57,6 +71,15 @@ cached_free(gpointer p)
 	if (e->words)
 		g_ptr_array_free(e->words, TRUE);
 	g_free(e);
+}
+
+static void
+kept_table_free(gpointer p)
+{
+	struct kept_table *k = p;
+	g_free(k->text);
+	g_bytes_unref(k->bytes);
+	g_free(k);
 }
 
 /* The GNU build ID of the running program: a rules cache is only good
@@ -105,11 +128,20 @@ build_id(void)
 	return id;
 }
 
+/* A checksum of P, eight bytes a step: each step is a bijection of the
+ * state, so any one changed word changes the result. */
 static guint64
-fnv1a(const guint8 *p, size_t n)
+checksum(const guint8 *p, size_t n)
 {
-	guint64 h = 0xcbf29ce484222325u;
-	for (size_t i = 0; i < n; i++)
+	guint64 h = 0xcbf29ce484222325u ^ n;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		guint64 w;
+		memcpy(&w, p + i, sizeof w);
+		h = (h ^ w) * 0x100000001b3u;
+		h ^= h >> 32;
+	}
+	for (; i < n; i++)
 		h = (h ^ p[i]) * 0x100000001b3u;
 	return h;
 }
@@ -158,15 +190,22 @@ take_string(struct reader *r)
 static void
 read_file(struct rules_cache *c)
 {
-	g_autofree char *data = NULL;
-	gsize size = 0;
-	GStatBuf sb;
+	/* mapped, not read: the kernel maps many pages of it at a time */
+	int fd = open(c->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct stat sb;
 	/* PCRE2 trusts the code it decodes: only a file of ours that nobody
 	 * else may write is read (as for the database itself) */
-	if (g_stat(c->path, &sb) != 0 || sb.st_uid != geteuid() || (sb.st_mode & 022) ||
-	    !g_file_get_contents(c->path, &data, &size, NULL))
+	g_autoptr(GMappedFile) map = fstat(fd, &sb) == 0 && sb.st_uid == geteuid() &&
+	    !(sb.st_mode & 022) && S_ISREG(sb.st_mode) && sb.st_size > 0 ?
+	    g_mapped_file_new_from_fd(fd, FALSE, NULL) : NULL;
+	close(fd);
+	if (!map)
 		return;
-	struct reader r = { (const guint8 *)data, (const guint8 *)data + size, false };
+	const guint8 *data = (const guint8 *)g_mapped_file_get_contents(map);
+	size_t size = g_mapped_file_get_length(map);
+	struct reader r = { data, data + size, false };
 	struct build_id id = build_id();
 	char magic[sizeof MAGIC - 1];
 	guint64 sum = 0;
@@ -175,7 +214,7 @@ read_file(struct rules_cache *c)
 	    memcmp(r.p, id.bytes, id.len) != 0)
 		return;
 	r.p += id.len;
-	if (!take(&r, &sum, sizeof sum) || fnv1a(r.p, (size_t)(r.end - r.p)) != sum)
+	if (!take(&r, &sum, sizeof sum) || checksum(r.p, (size_t)(r.end - r.p)) != sum)
 		return;
 
 	guint32 n = take_u32(&r);
@@ -200,6 +239,20 @@ read_file(struct rules_cache *c)
 				g_ptr_array_add(e->words, w);
 		}
 	}
+	guint32 ntables = take_u32(&r);
+	g_autoptr(GPtrArray) tables = g_ptr_array_new_with_free_func(kept_table_free);
+	for (guint32 i = 0; i < ntables && !r.bad; i++) {
+		struct kept_table *k = g_new0(struct kept_table, 1);
+		g_ptr_array_add(tables, k);
+		k->text = take_string(&r);
+		guint32 len = take_u32(&r);
+		if (r.bad || (size_t)(r.end - r.p) < len) {
+			r.bad = true;
+			break;
+		}
+		k->bytes = g_bytes_new(r.p, len);
+		r.p += len;
+	}
 	guint64 blob = 0;
 	if (r.bad || !take(&r, &blob, sizeof blob) || blob != (guint64)(r.end - r.p) || n == 0)
 		return;
@@ -218,6 +271,10 @@ read_file(struct rules_cache *c)
 		}
 		g_hash_table_insert(c->entries, e->pattern, e);
 	}
+	while (tables->len) {
+		struct kept_table *k = g_ptr_array_steal_index_fast(tables, tables->len - 1);
+		g_hash_table_replace(c->tables, k->text, k);
+	}
 }
 
 struct rules_cache *
@@ -226,6 +283,7 @@ rules_cache_open(const char *path)
 	struct rules_cache *c = g_new0(struct rules_cache, 1);
 	c->path = g_strdup(path);
 	c->entries = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, cached_free);
+	c->tables = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, kept_table_free);
 	c->used = g_ptr_array_new();
 	read_file(c);
 	return c;
@@ -238,6 +296,7 @@ rules_cache_free(struct rules_cache *c)
 		return;
 	g_ptr_array_free(c->used, TRUE);
 	g_hash_table_destroy(c->entries);
+	g_hash_table_destroy(c->tables);
 	g_free(c->path);
 	g_free(c);
 }
@@ -308,6 +367,30 @@ rules_cache_needles(struct rules_cache *c, struct needle_index *idx, const char 
 	return n;
 }
 
+GBytes *
+rules_cache_table(struct rules_cache *c, const char *text)
+{
+	struct kept_table *k = g_hash_table_lookup(c->tables, text);
+	if (!k) {
+		c->misses++;
+		return NULL;
+	}
+	c->hits++;
+	k->used = true;
+	return k->bytes;
+}
+
+void
+rules_cache_keep_table(struct rules_cache *c, const char *text, GBytes *bytes)
+{
+	struct kept_table *k = g_new0(struct kept_table, 1);
+	k->text = g_strdup(text);
+	k->bytes = g_bytes_ref(bytes);
+	k->used = true;
+	g_hash_table_replace(c->tables, k->text, k);
+	c->changed = true;
+}
+
 void
 rules_cache_counts(const struct rules_cache *c, guint *hits, guint *misses)
 {
@@ -334,8 +417,15 @@ put_string(GByteArray *b, const char *s)
 bool
 rules_cache_save(struct rules_cache *c, GError **error)
 {
+	GHashTableIter it;
+	gpointer text, kept;
+	guint ntables = 0;
+	g_hash_table_iter_init(&it, c->tables);
+	while (g_hash_table_iter_next(&it, &text, &kept))
+		ntables += ((struct kept_table *)kept)->used;
 	/* nothing new, and nothing in the file this run did not use */
-	if (!c->changed && c->used->len == g_hash_table_size(c->entries))
+	if (!c->changed && c->used->len == g_hash_table_size(c->entries) &&
+	    ntables == g_hash_table_size(c->tables))
 		return true;
 	struct build_id id = build_id();
 	if (!id.len || c->used->len == 0)
@@ -386,11 +476,23 @@ rules_cache_save(struct rules_cache *c, GError **error)
 		for (guint k = 0; e->words && k < e->words->len; k++)
 			put_string(b, g_ptr_array_index(e->words, k));
 	}
+	put_u32(b, ntables);
+	g_hash_table_iter_init(&it, c->tables);
+	while (g_hash_table_iter_next(&it, &text, &kept)) {
+		const struct kept_table *k = kept;
+		if (!k->used)
+			continue;
+		gsize len;
+		const guint8 *bytes = g_bytes_get_data(k->bytes, &len);
+		put_string(b, k->text);
+		put_u32(b, (guint32)len);
+		g_byte_array_append(b, bytes, (guint)len);
+	}
 	guint64 n = blob_size;
 	g_byte_array_append(b, (const guint8 *)&n, sizeof n);
 	g_byte_array_append(b, blob, (guint)blob_size);
 	pcre2_serialize_free(blob);
-	sum = fnv1a(b->data + sum_at + sizeof sum, b->len - sum_at - sizeof sum);
+	sum = checksum(b->data + sum_at + sizeof sum, b->len - sum_at - sizeof sum);
 	memcpy(b->data + sum_at, &sum, sizeof sum);
 
 	/* a new file renamed over the old: a reader sees one or the other */

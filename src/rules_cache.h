@@ -25,10 +25,18 @@ void rules_cache_keep_code(struct rules_cache *c, const char *pattern, const pcr
 /* needles_of(IDX, PATTERN), from the file when it holds the words. */
 struct needles *rules_cache_needles(struct rules_cache *c, struct needle_index *idx,
 				    const char *pattern);
-/* How many patterns came from the file, and how many were compiled. */
+/* What values.c made of the table file whose text is TEXT (borrowed),
+ * or NULL. */
+GBytes *rules_cache_table(struct rules_cache *c, const char *text);
+void rules_cache_keep_table(struct rules_cache *c, const char *text, GBytes *bytes);
+/* How many patterns and tables came from the file, and how many were
+ * made. */
 void rules_cache_counts(const struct rules_cache *c, guint *hits, guint *misses);
 /* Writes the file when this run made something it lacked, or used less
  * than it holds; false and *ERROR when it cannot. */
 bool rules_cache_save(struct rules_cache *c, GError **error);
+
+/* values.c: a table, made with the help of CACHE when not NULL. */
+struct table *table_load_cached(const char *path, struct rules_cache *cache, GError **error);
 
 #endif

@@ -149,6 +149,22 @@ test_edited_damaged_foreign(void **state)
 	assert_int_equal(misses, 0);
 	assert_int_equal(hits, all + 1);
 
+	/* one table edited: that table alone is made again */
+	g_autofree char *tpath = g_build_filename(dir, "words.table", NULL);
+	g_autofree char *words = NULL;
+	assert_true(g_file_get_contents(tpath, &words, NULL, NULL));
+	g_autofree char *more = g_strconcat(words, "\nyes\tzzyzx\n", NULL);
+	assert_true(g_file_set_contents(tpath, more, -1, NULL));
+	load_counts(dir, cache, &hits, &misses);
+	assert_int_equal(misses, 1);
+	assert_int_equal(hits, all);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(rules) edited_rules = rules_load_cached(dir, cache, &error);
+	assert_non_null(edited_rules);
+	rules_cache_last_counts(&hits, &misses);
+	assert_int_equal(misses, 0);
+	assert_string_equal(table_lookup(rules_table(edited_rules, "words"), "ZZYZX"), "yes");
+
 	/* a damaged file (one byte changed, or cut short) is not used */
 	g_autofree char *bytes = NULL;
 	gsize len;
