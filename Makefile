@@ -32,6 +32,9 @@ ALL_CFLAGS = $(BASE_CFLAGS) -DCONFMAIL_RULES_DIR='"$(RULES_DIR)"' \
 	-DCONFMAIL_TEMPLATES_DIR='"$(TEMPLATES_DIR)"' $(CFLAGS) $(SANFLAGS)
 LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
 LDFLAGS += $(SANFLAGS)
+# src/xlsx.c stands in for minizip's zipOpenNewFileInZip4_64 when
+# libxlsxwriter calls it (to deflate at level 1): the name must be seen
+LDFLAGS += -Wl,--export-dynamic-symbol=zipOpenNewFileInZip4_64
 
 SRCS = $(wildcard src/*.c)
 OBJS = $(SRCS:src/%.c=$(BUILD)/%.o)

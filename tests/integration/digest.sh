@@ -129,6 +129,8 @@ fi
 name=$(sql "SELECT name FROM registrations WHERE language = 'ar' LIMIT 1")
 check "xlsx: an Arabic name intact ($name)" sh -c "unzip -p '$TMP/r.xlsx' xl/worksheets/sheet1.xml | grep -q '$name'"
 check "xlsx: yes/no fields are spreadsheet booleans" sh -c "unzip -p '$TMP/r.xlsx' xl/worksheets/sheet1.xml | grep -q 't=\"b\"'"
+check "xlsx: its parts are deflated at level 1 (minizip's flag bits 6), not libxlsxwriter's 6" \
+	python3 -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); sys.exit(any(i.compress_type != 8 or i.flag_bits & 6 != 6 for i in z.infolist()))" "$TMP/r.xlsx"
 check "xlsx: a list field is written as words (languages)" sh -c "unzip -p '$TMP/r.xlsx' xl/worksheets/sheet1.xml | grep -qE '>(ar|en|ckb|fr), (ar|en|ckb|fr)'"
 expect_rc 64 "export: an xlsx needs a file" "$CONFMAIL" -c "$CONF" registrations export --format xlsx
 expect_rc 0 "registrations list --status incomplete" "$CONFMAIL" -c "$CONF" registrations list --status incomplete
