@@ -221,29 +221,35 @@ if command -v script >/dev/null; then
 fi
 
 # --once ends even while mail keeps being queued: it sends what was there
-# when it began (a burst must not keep a cron run alive for ever).
+# when it began (a burst must not keep a cron run alive for ever).  The
+# sink answers each message after 1 s and a row arrives every 0.3 s, so a
+# runner that took whatever came would never end.
+start_sink -w 1
 python3 - "$CONFMAIL_DATABASE" "$TMP/stop-feeding" <<'PY' &
 import os, sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1], timeout=30)
 i = 0
-while not os.path.exists(sys.argv[2]):	# faster than any runner can send
-    for _ in range(20):
-        i += 1
-        body = f"From: register@icssi.example\nTo: b{i}@example.org\nMessage-ID: <b{i}.burst@icssi.example>\n\nb {i}\n"
-        db.execute("INSERT INTO outbox (created_at, kind, envelope_from, recipient, content, next_attempt_at)"
-                   " VALUES (?, 'reply', 'register@icssi.example', ?, ?, ?)",
-                   ("2022-01-25T09:00:00Z", f"b{i}@example.org", body.encode(), "2022-01-25T09:00:00Z"))
+while not os.path.exists(sys.argv[2]):	# faster than the runner can send
+    i += 1
+    body = f"From: register@icssi.example\nTo: b{i}@example.org\nMessage-ID: <b{i}.burst@icssi.example>\n\nb {i}\n"
+    db.execute("INSERT INTO outbox (created_at, kind, envelope_from, recipient, content, next_attempt_at)"
+               " VALUES (?, 'reply', 'register@icssi.example', ?, ?, ?)",
+               ("2022-01-25T09:00:00Z", f"b{i}@example.org", body.encode(), "2022-01-25T09:00:00Z"))
     db.commit()
-    time.sleep(0.005)
+    time.sleep(0.3)
 PY
 feeder=$!
-sleep 1
+for _ in $(seq 50); do
+	[ "$(sql "SELECT count(*) FROM outbox WHERE CAST(content AS TEXT) LIKE '%.burst@%'")" -ge 2 ] && break
+	sleep 0.1
+done
 start=$(date +%s)
-timeout 20 "$CONFMAIL" -c "$CONF" queue run --once >"$TMP/once.out" 2>&1
+timeout 15 "$CONFMAIL" -c "$CONF" queue run --once >"$TMP/once.out" 2>&1
 rc=$?
 touch "$TMP/stop-feeding"
 wait "$feeder"
 check "once: ends while rows keep arriving (exit $rc after $(( $(date +%s) - start )) s)" test "$rc" = 0
+start_sink
 "$CONFMAIL" -c "$CONF" queue run --once >/dev/null 2>&1
 equal "once: the rows queued meanwhile go on the next run" \
 	"$(sql "SELECT count(*) FROM outbox WHERE CAST(content AS TEXT) LIKE '%.burst@%' AND state <> 'sent'")" 0
