@@ -407,6 +407,53 @@ load_recipes(struct rules *r, const char *path, GError **error)
 	return ok;
 }
 
+/* The labels of "label A | B | ..." (LIST), folded, as NUL-terminated
+ * strings one after the other ("" for a label that folds to nothing). */
+static GBytes *
+folded_labels(const char *list)
+{
+	g_auto(GStrv) labels = g_strsplit(list, "|", -1);
+	GByteArray *b = g_byte_array_new();
+	for (int i = 0; labels[i]; i++) {
+		g_autofree char *key = clean_label(g_strstrip(labels[i]));
+		g_byte_array_append(b, (const guint8 *)key, (guint)strlen(key) + 1);
+	}
+	return g_byte_array_free_to_bytes(b);
+}
+
+/* Files the labels of LIST under F; a label of another field is an error. */
+static bool
+add_labels(struct rules *r, struct field_rule *f, const char *list, const char *path, int no,
+	   GError **error)
+{
+	GBytes *kept = r->cache ? rules_cache_bytes(r->cache, "labels", list) : NULL;
+	gsize size = 0;
+	const char *keys = kept ? g_bytes_get_data(kept, &size) : NULL;
+	g_autoptr(GBytes) made = NULL;
+	if (!keys || !size || keys[size - 1]) {
+		made = folded_labels(list);
+		keys = g_bytes_get_data(made, &size);
+		if (r->cache)
+			rules_cache_keep_bytes(r->cache, "labels", list, made);
+	}
+	int i = 0;
+	for (const char *key = keys; key < keys + size; key += strlen(key) + 1, i++) {
+		if (!*key)
+			continue;
+		struct field_rule *other = g_hash_table_lookup(r->labels, key);
+		if (other && other != f) {
+			g_auto(GStrv) labels = g_strsplit(list, "|", -1);
+			g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
+				    "%s:%d: label '%s' is already a label of %s", path, no,
+				    i < (int)g_strv_length(labels) ? g_strstrip(labels[i]) : key,
+				    other->name);
+			return false;
+		}
+		g_hash_table_replace(r->labels, g_strdup(key), f);
+	}
+	return true;
+}
+
 static bool
 field_line(struct rules *r, struct field_rule *f, const char *text, const char *path,
 	   int no, GError **error)
@@ -414,26 +461,8 @@ field_line(struct rules *r, struct field_rule *f, const char *text, const char *
 	const char *rest;
 	g_autofree char *kw = first_word(text, &rest);
 
-	if (strcmp(kw, "label") == 0) {
-		g_auto(GStrv) labels = g_strsplit(rest, "|", -1);
-		for (int i = 0; labels[i]; i++) {
-			char *key = clean_label(g_strstrip(labels[i]));
-			if (!*key) {
-				g_free(key);
-				continue;
-			}
-			struct field_rule *other = g_hash_table_lookup(r->labels, key);
-			if (other && other != f) {
-				g_set_error(error, CONFMAIL_ERROR, EX_CONFIG,
-					    "%s:%d: label '%s' is already a label of %s", path, no,
-					    labels[i], other->name);
-				g_free(key);
-				return false;
-			}
-			g_hash_table_replace(r->labels, key, f);
-		}
-		return true;
-	}
+	if (strcmp(kw, "label") == 0)
+		return add_labels(r, f, rest, path, no, error);
 	bool coded = f->type == FIELD_ENUM || f->type == FIELD_BOOL;
 	if (strcmp(kw, "prose") == 0) {
 		struct prose *p = g_new0(struct prose, 1);

@@ -5,8 +5,9 @@
  * the 140 patterns of the rules (PCRE2) and reading the words each needs
  * (needles.c) cost more than everything else that process does.
  *
- * The tables (countries, languages...) are kept too, found by the whole
- * text of their file.
+ * Other things made of a text are kept too, as bytes found by their kind
+ * and that text: each table (countries, languages...) by the text of its
+ * file, the folded labels of a "label" line by the line.
  *
  * The cache is an optimisation and nothing more: every entry is found by
  * the text of its pattern, so an edited rule misses and is made afresh; a
@@ -20,8 +21,8 @@
  *   u64 checksum of everything after it
  *   u32 entries; each: u32 length, pattern; u8 needles (0 unknown, 1
  *     none, 2 words); u32 words; each word: u32 length, bytes
- *   u32 tables; each: u32 length, the text of the file; u32 length, the
- *     table made of it (values.c, a GVariant)
+ *   u32 kept; each: u32 length, KIND ":" TEXT; u32 length, the bytes
+ *     made of it (a table by values.c, labels by rules.c)
  *   u64 length, the entries' compiled patterns (pcre2_serialize_encode),
  *     in the same order
  */
@@ -47,16 +48,16 @@ struct cached {
 	GPtrArray *words;	/* of char *, when NEEDLES_WORDS */
 };
 
-struct kept_table {
-	char *text;		/* of the file */
-	GBytes *bytes;		/* what values.c made of it */
+struct kept_bytes {
+	char *text;		/* KIND:TEXT */
+	GBytes *bytes;		/* what was made of it */
 	bool used;
 };
 
 struct rules_cache {
 	char *path;
 	GHashTable *entries;	/* pattern -> struct cached */
-	GHashTable *tables;	/* text -> struct kept_table */
+	GHashTable *tables;	/* KIND:TEXT -> struct kept_bytes */
 	GPtrArray *used;	/* the entries of this run, in the order made */
 	bool changed;		/* this run made something the file lacks */
 	guint hits, misses;
@@ -74,9 +75,9 @@ cached_free(gpointer p)
 }
 
 static void
-kept_table_free(gpointer p)
+kept_bytes_free(gpointer p)
 {
-	struct kept_table *k = p;
+	struct kept_bytes *k = p;
 	g_free(k->text);
 	g_bytes_unref(k->bytes);
 	g_free(k);
@@ -240,9 +241,9 @@ read_file(struct rules_cache *c)
 		}
 	}
 	guint32 ntables = take_u32(&r);
-	g_autoptr(GPtrArray) tables = g_ptr_array_new_with_free_func(kept_table_free);
+	g_autoptr(GPtrArray) tables = g_ptr_array_new_with_free_func(kept_bytes_free);
 	for (guint32 i = 0; i < ntables && !r.bad; i++) {
-		struct kept_table *k = g_new0(struct kept_table, 1);
+		struct kept_bytes *k = g_new0(struct kept_bytes, 1);
 		g_ptr_array_add(tables, k);
 		k->text = take_string(&r);
 		guint32 len = take_u32(&r);
@@ -272,7 +273,7 @@ read_file(struct rules_cache *c)
 		g_hash_table_insert(c->entries, e->pattern, e);
 	}
 	while (tables->len) {
-		struct kept_table *k = g_ptr_array_steal_index_fast(tables, tables->len - 1);
+		struct kept_bytes *k = g_ptr_array_steal_index_fast(tables, tables->len - 1);
 		g_hash_table_replace(c->tables, k->text, k);
 	}
 }
@@ -283,7 +284,7 @@ rules_cache_open(const char *path)
 	struct rules_cache *c = g_new0(struct rules_cache, 1);
 	c->path = g_strdup(path);
 	c->entries = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, cached_free);
-	c->tables = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, kept_table_free);
+	c->tables = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, kept_bytes_free);
 	c->used = g_ptr_array_new();
 	read_file(c);
 	return c;
@@ -368,9 +369,10 @@ rules_cache_needles(struct rules_cache *c, struct needle_index *idx, const char 
 }
 
 GBytes *
-rules_cache_table(struct rules_cache *c, const char *text)
+rules_cache_bytes(struct rules_cache *c, const char *kind, const char *text)
 {
-	struct kept_table *k = g_hash_table_lookup(c->tables, text);
+	g_autofree char *key = g_strconcat(kind, ":", text, NULL);
+	struct kept_bytes *k = g_hash_table_lookup(c->tables, key);
 	if (!k) {
 		c->misses++;
 		return NULL;
@@ -381,10 +383,10 @@ rules_cache_table(struct rules_cache *c, const char *text)
 }
 
 void
-rules_cache_keep_table(struct rules_cache *c, const char *text, GBytes *bytes)
+rules_cache_keep_bytes(struct rules_cache *c, const char *kind, const char *text, GBytes *bytes)
 {
-	struct kept_table *k = g_new0(struct kept_table, 1);
-	k->text = g_strdup(text);
+	struct kept_bytes *k = g_new0(struct kept_bytes, 1);
+	k->text = g_strconcat(kind, ":", text, NULL);
 	k->bytes = g_bytes_ref(bytes);
 	k->used = true;
 	g_hash_table_replace(c->tables, k->text, k);
@@ -422,7 +424,7 @@ rules_cache_save(struct rules_cache *c, GError **error)
 	guint ntables = 0;
 	g_hash_table_iter_init(&it, c->tables);
 	while (g_hash_table_iter_next(&it, &text, &kept))
-		ntables += ((struct kept_table *)kept)->used;
+		ntables += ((struct kept_bytes *)kept)->used;
 	/* nothing new, and nothing in the file this run did not use */
 	if (!c->changed && c->used->len == g_hash_table_size(c->entries) &&
 	    ntables == g_hash_table_size(c->tables))
@@ -479,7 +481,7 @@ rules_cache_save(struct rules_cache *c, GError **error)
 	put_u32(b, ntables);
 	g_hash_table_iter_init(&it, c->tables);
 	while (g_hash_table_iter_next(&it, &text, &kept)) {
-		const struct kept_table *k = kept;
+		const struct kept_bytes *k = kept;
 		if (!k->used)
 			continue;
 		gsize len;

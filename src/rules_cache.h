@@ -25,11 +25,13 @@ void rules_cache_keep_code(struct rules_cache *c, const char *pattern, const pcr
 /* needles_of(IDX, PATTERN), from the file when it holds the words. */
 struct needles *rules_cache_needles(struct rules_cache *c, struct needle_index *idx,
 				    const char *pattern);
-/* What values.c made of the table file whose text is TEXT (borrowed),
- * or NULL. */
-GBytes *rules_cache_table(struct rules_cache *c, const char *text);
-void rules_cache_keep_table(struct rules_cache *c, const char *text, GBytes *bytes);
-/* How many patterns and tables came from the file, and how many were
+/* The bytes kept for TEXT as a KIND ("table": what values.c made of a
+ * table file; "labels": the folded labels of a label line), borrowed, or
+ * NULL. */
+GBytes *rules_cache_bytes(struct rules_cache *c, const char *kind, const char *text);
+void rules_cache_keep_bytes(struct rules_cache *c, const char *kind, const char *text,
+			    GBytes *bytes);
+/* How many patterns and kept bytes came from the file, and how many were
  * made. */
 void rules_cache_counts(const struct rules_cache *c, guint *hits, guint *misses);
 /* Writes the file when this run made something it lacked, or used less

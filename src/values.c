@@ -309,14 +309,14 @@ table_load_cached(const char *path, struct rules_cache *cache, GError **error)
 	g_autofree char *text = rules_read_text(path, error);
 	if (!text)
 		return NULL;
-	GBytes *kept = cache ? rules_cache_table(cache, text) : NULL;
+	GBytes *kept = cache ? rules_cache_bytes(cache, "table", text) : NULL;
 	struct table *t = kept ? table_decode(kept) : NULL;
 	if (t)
 		return t;
 	t = table_parse(path, text, error);
 	if (t && cache) {
 		g_autoptr(GBytes) b = table_encode(t);
-		rules_cache_keep_table(cache, text, b);
+		rules_cache_keep_bytes(cache, "table", text, b);
 	}
 	return t;
 }

@@ -26,6 +26,17 @@ broken "a label given to two fields" fields.rules "$((fline + 1))s/\$/ | city/" 
 	"label 'city' is already a label of name"
 broken "a bad table line" countries.table '$a nocode' "countries.table:"
 
+# The MDA keeps what it made of the rules (DATABASE.rules-cache): a rule
+# broken since, even one whose own line is unchanged, is still refused.
+"$CONFMAIL" init >/dev/null
+"$CONFMAIL" filter <"$DATA/question-en.eml"
+check "filter: the rules cache is there" test -s "$CONFMAIL_DATABASE.rules-cache"
+rm -rf "$TMP/rules" && cp -r "$CONFMAIL_RULES" "$TMP/rules"
+sed -i "$((fline + 1))s/\$/ | city/" "$TMP/rules/fields.rules"
+expect_rc 78 "filter refuses the label given to two fields, its cache warm" \
+	env CONFMAIL_RULES="$TMP/rules" "$CONFMAIL" filter <"$DATA/question-en.eml"
+check "... with the same error" grep -qF "label 'city' is already a label of name" "$TMP/err"
+
 broken "a bool value that is not true or false" fields.rules \
 	"$(grep -n '^  value true' "$CONFMAIL_RULES/fields.rules" | head -1 | cut -d: -f1)s/value true/value yes/" \
 	"a bool field's value is 'true' or 'false', not 'yes'"
