@@ -149,13 +149,8 @@ checksum(const guint8 *p, size_t n)
 
 /* Reading ----------------------------------------------------------------- */
 
-struct reader {
-	const guint8 *p, *end;
-	bool bad;
-};
-
-static bool
-take(struct reader *r, void *out, size_t n)
+bool
+cache_take(struct cache_reader *r, void *out, size_t n)
 {
 	if (r->bad || (size_t)(r->end - r->p) < n) {
 		r->bad = true;
@@ -166,21 +161,21 @@ take(struct reader *r, void *out, size_t n)
 	return true;
 }
 
-static guint32
-take_u32(struct reader *r)
+guint32
+cache_take_u32(struct cache_reader *r)
 {
 	guint32 v = 0;
-	take(r, &v, sizeof v);
+	cache_take(r, &v, sizeof v);
 	return v;
 }
 
-static char *
-take_string(struct reader *r)
+char *
+cache_take_string(struct cache_reader *r)
 {
-	guint32 n = take_u32(r);
+	guint32 n = cache_take_u32(r);
 	if (r->bad || (size_t)(r->end - r->p) < n || memchr(r->p, 0, n)) {
 		r->bad = true;
-		return NULL;
+		return g_strdup("");
 	}
 	char *s = g_strndup((const char *)r->p, n);
 	r->p += n;
@@ -206,27 +201,27 @@ read_file(struct rules_cache *c)
 		return;
 	const guint8 *data = (const guint8 *)g_mapped_file_get_contents(map);
 	size_t size = g_mapped_file_get_length(map);
-	struct reader r = { data, data + size, false };
+	struct cache_reader r = { data, data + size, false };
 	struct build_id id = build_id();
 	char magic[sizeof MAGIC - 1];
 	guint64 sum = 0;
-	if (!id.len || !take(&r, magic, sizeof magic) || memcmp(magic, MAGIC, sizeof magic) != 0 ||
-	    take_u32(&r) != id.len || (size_t)(r.end - r.p) < id.len ||
+	if (!id.len || !cache_take(&r, magic, sizeof magic) || memcmp(magic, MAGIC, sizeof magic) != 0 ||
+	    cache_take_u32(&r) != id.len || (size_t)(r.end - r.p) < id.len ||
 	    memcmp(r.p, id.bytes, id.len) != 0)
 		return;
 	r.p += id.len;
-	if (!take(&r, &sum, sizeof sum) || checksum(r.p, (size_t)(r.end - r.p)) != sum)
+	if (!cache_take(&r, &sum, sizeof sum) || checksum(r.p, (size_t)(r.end - r.p)) != sum)
 		return;
 
-	guint32 n = take_u32(&r);
+	guint32 n = cache_take_u32(&r);
 	g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func(cached_free);
 	for (guint32 i = 0; i < n && !r.bad; i++) {
 		struct cached *e = g_new0(struct cached, 1);
 		g_ptr_array_add(entries, e);
 		guint8 known = 0;
-		e->pattern = take_string(&r);
-		take(&r, &known, 1);
-		guint32 words = take_u32(&r);
+		e->pattern = cache_take_string(&r);
+		cache_take(&r, &known, 1);
+		guint32 words = cache_take_u32(&r);
 		if (known > NEEDLES_WORDS || (known != NEEDLES_WORDS && words)) {
 			r.bad = true;
 			break;
@@ -235,18 +230,16 @@ read_file(struct rules_cache *c)
 		if (known == NEEDLES_WORDS)
 			e->words = g_ptr_array_new_with_free_func(g_free);
 		for (guint32 k = 0; k < words && !r.bad; k++) {
-			char *w = take_string(&r);
-			if (w)
-				g_ptr_array_add(e->words, w);
+			g_ptr_array_add(e->words, cache_take_string(&r));
 		}
 	}
-	guint32 ntables = take_u32(&r);
+	guint32 ntables = cache_take_u32(&r);
 	g_autoptr(GPtrArray) tables = g_ptr_array_new_with_free_func(kept_bytes_free);
 	for (guint32 i = 0; i < ntables && !r.bad; i++) {
 		struct kept_bytes *k = g_new0(struct kept_bytes, 1);
 		g_ptr_array_add(tables, k);
-		k->text = take_string(&r);
-		guint32 len = take_u32(&r);
+		k->text = cache_take_string(&r);
+		guint32 len = cache_take_u32(&r);
 		if (r.bad || (size_t)(r.end - r.p) < len) {
 			r.bad = true;
 			break;
@@ -255,7 +248,7 @@ read_file(struct rules_cache *c)
 		r.p += len;
 	}
 	guint64 blob = 0;
-	if (r.bad || !take(&r, &blob, sizeof blob) || blob != (guint64)(r.end - r.p) || n == 0)
+	if (r.bad || !cache_take(&r, &blob, sizeof blob) || blob != (guint64)(r.end - r.p) || n == 0)
 		return;
 	if (pcre2_serialize_get_number_of_codes(r.p) != (int32_t)n)
 		return;
@@ -402,17 +395,17 @@ rules_cache_counts(const struct rules_cache *c, guint *hits, guint *misses)
 
 /* Writing ----------------------------------------------------------------- */
 
-static void
-put_u32(GByteArray *b, guint32 v)
+void
+cache_put_u32(GByteArray *b, guint32 v)
 {
 	g_byte_array_append(b, (const guint8 *)&v, sizeof v);
 }
 
-static void
-put_string(GByteArray *b, const char *s)
+void
+cache_put_string(GByteArray *b, const char *s)
 {
 	size_t n = strlen(s);
-	put_u32(b, (guint32)n);
+	cache_put_u32(b, (guint32)n);
 	g_byte_array_append(b, (const guint8 *)s, (guint)n);
 }
 
@@ -463,22 +456,22 @@ rules_cache_save(struct rules_cache *c, GError **error)
 
 	GByteArray *b = g_byte_array_new();
 	g_byte_array_append(b, (const guint8 *)MAGIC, sizeof MAGIC - 1);
-	put_u32(b, id.len);
+	cache_put_u32(b, id.len);
 	g_byte_array_append(b, id.bytes, id.len);
 	guint sum_at = b->len;
 	guint64 sum = 0;
 	g_byte_array_append(b, (const guint8 *)&sum, sizeof sum);
-	put_u32(b, c->used->len);
+	cache_put_u32(b, c->used->len);
 	for (guint i = 0; i < c->used->len; i++) {
 		const struct cached *e = g_ptr_array_index(c->used, i);
 		guint8 known = (guint8)e->needles;
-		put_string(b, e->pattern);
+		cache_put_string(b, e->pattern);
 		g_byte_array_append(b, &known, 1);
-		put_u32(b, e->words ? e->words->len : 0);
+		cache_put_u32(b, e->words ? e->words->len : 0);
 		for (guint k = 0; e->words && k < e->words->len; k++)
-			put_string(b, g_ptr_array_index(e->words, k));
+			cache_put_string(b, g_ptr_array_index(e->words, k));
 	}
-	put_u32(b, ntables);
+	cache_put_u32(b, ntables);
 	g_hash_table_iter_init(&it, c->tables);
 	while (g_hash_table_iter_next(&it, &text, &kept)) {
 		const struct kept_bytes *k = kept;
@@ -486,8 +479,8 @@ rules_cache_save(struct rules_cache *c, GError **error)
 			continue;
 		gsize len;
 		const guint8 *bytes = g_bytes_get_data(k->bytes, &len);
-		put_string(b, k->text);
-		put_u32(b, (guint32)len);
+		cache_put_string(b, k->text);
+		cache_put_u32(b, (guint32)len);
 		g_byte_array_append(b, bytes, (guint)len);
 	}
 	guint64 n = blob_size;

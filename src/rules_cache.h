@@ -38,6 +38,19 @@ void rules_cache_counts(const struct rules_cache *c, guint *hits, guint *misses)
  * than it holds; false and *ERROR when it cannot. */
 bool rules_cache_save(struct rules_cache *c, GError **error);
 
+/* The file's own encoding, for the bytes kept in it: a u32 in this
+ * machine's byte order; a string as a u32 length and its bytes.  Reading
+ * past the end, or a string holding a NUL, sets BAD and gives 0 or "". */
+void cache_put_u32(GByteArray *b, guint32 v);
+void cache_put_string(GByteArray *b, const char *s);
+struct cache_reader {
+	const guint8 *p, *end;
+	bool bad;
+};
+bool cache_take(struct cache_reader *r, void *out, size_t n);
+guint32 cache_take_u32(struct cache_reader *r);
+char *cache_take_string(struct cache_reader *r);
+
 /* values.c: a table, made with the help of CACHE when not NULL. */
 struct table *table_load_cached(const char *path, struct rules_cache *cache, GError **error);
 

@@ -188,76 +188,30 @@ table_parse(const char *path, const char *text, GError **error)
 	return g_steal_pointer(&t);
 }
 
-/* A table as bytes for rules_cache.c, in this machine's byte order: u32
- * codes; each: the code, u32 names, each name as written; u32 folded
- * names, longest first; each: the name, its code.  A string is a u32
- * length and its bytes. */
-static void
-put_u32(GByteArray *b, guint32 v)
-{
-	g_byte_array_append(b, (const guint8 *)&v, sizeof v);
-}
-
-static void
-put_string(GByteArray *b, const char *s)
-{
-	guint32 n = (guint32)strlen(s);
-	put_u32(b, n);
-	g_byte_array_append(b, (const guint8 *)s, n);
-}
-
+/* A table as bytes for rules_cache.c, in its encoding: u32 codes; each:
+ * the code, u32 names, each name as written; u32 folded names, longest
+ * first; each: the name, its code. */
 static GBytes *
 table_encode(const struct table *t)
 {
 	GByteArray *b = g_byte_array_new();
 	GHashTableIter it;
 	gpointer code, written;
-	put_u32(b, g_hash_table_size(t->by_code));
+	cache_put_u32(b, g_hash_table_size(t->by_code));
 	g_hash_table_iter_init(&it, t->by_code);
 	while (g_hash_table_iter_next(&it, &code, &written)) {
-		put_string(b, code);
-		put_u32(b, g_strv_length(written));
+		cache_put_string(b, code);
+		cache_put_u32(b, g_strv_length(written));
 		for (char **w = written; *w; w++)
-			put_string(b, *w);
+			cache_put_string(b, *w);
 	}
-	put_u32(b, t->names->len);
+	cache_put_u32(b, t->names->len);
 	for (guint i = 0; i < t->names->len; i++) {
 		const char *key = g_ptr_array_index(t->names, i);
-		put_string(b, key);
-		put_string(b, g_hash_table_lookup(t->by_name, key));
+		cache_put_string(b, key);
+		cache_put_string(b, g_hash_table_lookup(t->by_name, key));
 	}
 	return g_byte_array_free_to_bytes(b);
-}
-
-struct bytes_reader {
-	const guint8 *p, *end;
-	bool bad;
-};
-
-static guint32
-get_u32(struct bytes_reader *r)
-{
-	guint32 v = 0;
-	if ((size_t)(r->end - r->p) < sizeof v) {
-		r->bad = true;
-		return 0;
-	}
-	memcpy(&v, r->p, sizeof v);
-	r->p += sizeof v;
-	return v;
-}
-
-static char *
-get_string(struct bytes_reader *r)
-{
-	guint32 n = get_u32(r);
-	if (r->bad || (size_t)(r->end - r->p) < n) {
-		r->bad = true;
-		return g_strdup("");
-	}
-	char *s = g_strndup((const char *)r->p, n);
-	r->p += n;
-	return s;
 }
 
 /* The table of BYTES, or NULL when they are not one. */
@@ -266,33 +220,33 @@ table_decode(GBytes *bytes)
 {
 	gsize size;
 	const guint8 *data = g_bytes_get_data(bytes, &size);
-	struct bytes_reader r = { data, data + size, false };
+	struct cache_reader r = { data, data + size, false };
 	g_autoptr(table) t = g_new0(struct table, 1);
 	t->by_name = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+	t->names = g_ptr_array_new_with_free_func(g_free);
 	t->by_code = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
 	/* every count is bounded by what is left: a damaged one stops soon */
-	guint32 codes = get_u32(&r);
+	guint32 codes = cache_take_u32(&r);
 	for (guint32 i = 0; i < codes && !r.bad; i++) {
-		char *code = get_string(&r);
-		guint32 n = get_u32(&r);
+		char *code = cache_take_string(&r);
+		guint32 n = cache_take_u32(&r);
 		if (n > (size_t)(r.end - r.p) / 4) {
 			g_free(code);
 			return NULL;
 		}
 		char **written = g_new(char *, n + 1);
 		for (guint32 k = 0; k < n; k++)
-			written[k] = get_string(&r);
+			written[k] = cache_take_string(&r);
 		written[n] = NULL;
 		g_hash_table_replace(t->by_code, code, written);
 	}
-	guint32 keys = get_u32(&r);
+	guint32 keys = cache_take_u32(&r);
 	if (r.bad || keys > (size_t)(r.end - r.p) / 8)
 		return NULL;
-	t->names = g_ptr_array_new_full(keys, g_free);
 	for (guint32 i = 0; i < keys && !r.bad; i++) {
-		char *key = get_string(&r);
+		char *key = cache_take_string(&r);
 		g_ptr_array_add(t->names, key);
-		g_hash_table_replace(t->by_name, key, get_string(&r));
+		g_hash_table_replace(t->by_name, key, cache_take_string(&r));
 	}
 	return r.bad || r.p != r.end ? NULL : g_steal_pointer(&t);
 }
