@@ -8,7 +8,7 @@
 #include <string.h>
 #include <glib/gstdio.h>
 
-#include "confmail.h"
+#include "rules_cache.h"
 
 #define RULES TOP_SRCDIR "/filters"
 
@@ -218,12 +218,50 @@ test_edited_damaged_foreign(void **state)
 	g_rmdir(tmp);
 }
 
+/* The encoding of what is kept: what goes in comes out; reading past the
+ * end or a string holding a NUL says so and gives 0 or "". */
+static void
+test_encoding(void **state)
+{
+	(void)state;
+	GByteArray *b = g_byte_array_new();
+	cache_put_u32(b, 7);
+	cache_put_string(b, "هناء");
+	cache_put_string(b, "");
+	struct cache_reader r = { b->data, b->data + b->len, false };
+	assert_int_equal(cache_take_u32(&r), 7);
+	g_autofree char *name = cache_take_string(&r);
+	g_autofree char *empty = cache_take_string(&r);
+	assert_string_equal(name, "هناء");
+	assert_string_equal(empty, "");
+	assert_false(r.bad);
+	assert_true(r.p == r.end);
+	assert_int_equal(cache_take_u32(&r), 0);
+	assert_true(r.bad);
+
+	/* a length past the end, then a string with a NUL inside */
+	struct cache_reader cut = { b->data, b->data + 10, false };	/* 2 bytes of the name */
+	cache_take_u32(&cut);
+	g_autofree char *short_name = cache_take_string(&cut);
+	assert_string_equal(short_name, "");
+	assert_true(cut.bad);
+	g_byte_array_set_size(b, 0);
+	cache_put_u32(b, 3);
+	g_byte_array_append(b, (const guint8 *)"a\0b", 3);
+	struct cache_reader nul = { b->data, b->data + b->len, false };
+	g_autofree char *with_nul = cache_take_string(&nul);
+	assert_string_equal(with_nul, "");
+	assert_true(nul.bad);
+	g_byte_array_free(b, TRUE);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_outcome),
 		cmocka_unit_test(test_edited_damaged_foreign),
+		cmocka_unit_test(test_encoding),
 	};
 	g_mime_init();
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
