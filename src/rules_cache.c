@@ -248,7 +248,9 @@ read_file(struct rules_cache *c)
 		r.p += len;
 	}
 	guint64 blob = 0;
-	if (r.bad || !cache_take(&r, &blob, sizeof blob) || blob != (guint64)(r.end - r.p) || n == 0)
+	/* PCRE2 reads its own header of the blob before it checks anything */
+	if (r.bad || !cache_take(&r, &blob, sizeof blob) || blob != (guint64)(r.end - r.p) ||
+	    blob < 64 || n == 0)
 		return;
 	if (pcre2_serialize_get_number_of_codes(r.p) != (int32_t)n)
 		return;

@@ -72,6 +72,17 @@ copy_rules(const char *to)
 	return g_strdup(to);
 }
 
+/* Adds MORE at the end of the rules file NAME in DIR. */
+static void
+append_to(const char *dir, const char *name, const char *more)
+{
+	g_autofree char *path = g_build_filename(dir, name, NULL);
+	g_autofree char *text = NULL;
+	assert_true(g_file_get_contents(path, &text, NULL, NULL));
+	g_autofree char *edited = g_strconcat(text, more, NULL);
+	assert_true(g_file_set_contents(path, edited, -1, NULL));
+}
+
 static void
 load_counts(const char *dir, const char *cache, guint *hits, guint *misses)
 {
@@ -137,11 +148,7 @@ test_edited_damaged_foreign(void **state)
 	assert_int_equal(hits, all);
 
 	/* one rule edited: that pattern alone is compiled again */
-	g_autofree char *fpath = g_build_filename(dir, "classify.rules", NULL);
-	g_autofree char *text = NULL;
-	assert_true(g_file_get_contents(fpath, &text, NULL, NULL));
-	g_autofree char *edited = g_strconcat(text, "\nclass question 1\n  subject ~ \\bzzyzx\\b\n", NULL);
-	assert_true(g_file_set_contents(fpath, edited, -1, NULL));
+	append_to(dir, "classify.rules", "\nclass question 1\n  subject ~ \\bzzyzx\\b\n");
 	load_counts(dir, cache, &hits, &misses);
 	assert_int_equal(misses, 1);
 	assert_int_equal(hits, all);
@@ -150,11 +157,7 @@ test_edited_damaged_foreign(void **state)
 	assert_int_equal(hits, all + 1);
 
 	/* one table edited: that table alone is made again */
-	g_autofree char *tpath = g_build_filename(dir, "words.table", NULL);
-	g_autofree char *words = NULL;
-	assert_true(g_file_get_contents(tpath, &words, NULL, NULL));
-	g_autofree char *more = g_strconcat(words, "\nyes\tzzyzx\n", NULL);
-	assert_true(g_file_set_contents(tpath, more, -1, NULL));
+	append_to(dir, "words.table", "\nyes\tzzyzx\n");
 	load_counts(dir, cache, &hits, &misses);
 	assert_int_equal(misses, 1);
 	assert_int_equal(hits, all);
