@@ -1031,4 +1031,9 @@ struct store *cm_open(struct command_context *ctx, enum store_mode mode, struct 
 int cm_fail(GError *error);
 extern bool cm_mda_mode;
 
+/* heap.c: from here on, malloc serves from a 2 MiB transparent huge page
+ * (one page fault for a delivery's whole heap).  False when this malloc
+ * or kernel cannot; the heap then works as before. */
+bool heap_use_huge_pages(void);
+
 #endif

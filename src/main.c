@@ -149,8 +149,11 @@ main(int argc, char **argv)
 		if (strcmp(argv[1], commands[i].name) != 0)
 			continue;
 		/* The MDA needs no locale (the MTA gives it none) and loading
-		 * one costs every delivery; people's commands get theirs. */
-		if (commands[i].run != cmd_filter)
+		 * one costs every delivery; people's commands get theirs.  A
+		 * delivery's heap fits one huge page (heap.c). */
+		if (commands[i].run == cmd_filter)
+			heap_use_huge_pages();
+		else
 			setlocale(LC_ALL, "");
 		g_mime_init();
 		int rc = commands[i].run(&ctx, argc - 1, argv + 1);
