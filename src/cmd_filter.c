@@ -25,6 +25,32 @@ abort_is_tempfail(int sig)
 	_exit(EX_TEMPFAIL);
 }
 
+/* Run by a leak checker, which wants every free: ASan's, or valgrind's
+ * (it preloads its own malloc). */
+static bool
+leaks_are_checked(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return true;
+#else
+	const char *preload = g_getenv("LD_PRELOAD");
+	return preload && strstr(preload, "vgpreload");
+#endif
+}
+
+/* After the commit there is nothing left to do but free memory, close
+ * the database and unmap what was mapped, and the kernel does all of it
+ * at exit faster: measured, 1-3 ms of a ~25 ms delivery.  Closing the
+ * database here would not checkpoint it either (store.c), so the next
+ * delivery finds the same files. */
+static G_NORETURN void
+exit_committed(void)
+{
+	fflush(stdout);
+	fflush(stderr);
+	_exit(0);
+}
+
 int
 cmd_filter(struct command_context *ctx, int argc, char **argv)
 {
@@ -91,6 +117,8 @@ cmd_filter(struct command_context *ctx, int argc, char **argv)
 		return cm_fail(error);
 	}
 	enum record_result rec = deliver(st, cfg, r, raw, recipient, sender, &error);
+	if (rec != RECORD_ERROR && !leaks_are_checked())
+		exit_committed();
 	g_byte_array_free(raw, TRUE);
 	return rec == RECORD_ERROR ? cm_fail(error) : 0;
 }
