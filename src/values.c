@@ -13,13 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A table is one block of bytes, read where it lies: made once from the
+ * file's text, or taken as it is from the rules cache, so that a
+ * delivery builds nothing for the few names it looks up.  The block:
+ *
+ *   u32 codes; each: CODE, u32 names, each name as written
+ *   u32 names; each, longest first: the folded NAME, its CODE
+ *
+ * each string a u32 length, its bytes and a NUL (used in place). */
 struct table {
-	GHashTable *by_name;	/* folded name -> code */
-	GPtrArray *names;	/* folded names, longest first, for searching */
-	GHashTable *by_code;	/* code -> the names as written (GStrv) */
+	GBytes *block;
+	const guint8 *codes, *names;	/* the two parts of BLOCK */
+	guint32 ncodes, nnames;
 };
-
-
 
 /* One character of the matching key, or 0 to drop it. */
 static gunichar
@@ -119,9 +125,7 @@ table_free(struct table *t)
 {
 	if (!t)
 		return;
-	g_hash_table_destroy(t->by_name);
-	g_hash_table_destroy(t->by_code);
-	g_ptr_array_free(t->names, TRUE);
+	g_bytes_unref(t->block);
 	g_free(t);
 }
 
@@ -149,15 +153,45 @@ rules_read_text(const char *path, GError **error)
 	return g_steal_pointer(&text);
 }
 
-/* The table written in TEXT (the file PATH, for messages). */
-static struct table *
+static void
+put_string(GByteArray *b, const char *s)
+{
+	cache_put_string(b, s);
+	g_byte_array_append(b, (const guint8 *)"", 1);
+}
+
+/* The next string of a block already checked by table_of, and its length. */
+static const char *
+next_string(const guint8 **p, guint32 *len)
+{
+	guint32 n;
+	memcpy(&n, *p, sizeof n);
+	const char *s = (const char *)*p + sizeof n;
+	*p += sizeof n + n + 1;
+	if (len)
+		*len = n;
+	return s;
+}
+
+static guint32
+next_u32(const guint8 **p)
+{
+	guint32 n;
+	memcpy(&n, *p, sizeof n);
+	*p += sizeof n;
+	return n;
+}
+
+/* The block of the table written in TEXT (the file PATH, for messages). */
+static GBytes *
 table_parse(const char *path, const char *text, GError **error)
 {
-	g_autoptr(table) t = g_new0(struct table, 1);
-	t->by_name = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
-	t->names = g_ptr_array_new_with_free_func(g_free);
-	t->by_code = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
+	g_autoptr(GHashTable) codes_seen = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(GHashTable) code_of = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autoptr(GPtrArray) names = g_ptr_array_new();	/* the keys of code_of */
+	g_autoptr(GByteArray) codes = g_byte_array_new();
 	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+
 	for (int i = 0; lines[i]; i++) {
 		char *line = g_strstrip(lines[i]);
 		if (!*line || *line == '#')
@@ -169,86 +203,81 @@ table_parse(const char *path, const char *text, GError **error)
 			return NULL;
 		}
 		*tab = '\0';
-		g_auto(GStrv) names = g_strsplit(tab + 1, "|", -1);
-		for (int n = 0; names[n]; n++)
-			g_strstrip(names[n]);
-		if (!g_hash_table_contains(t->by_code, line))
-			g_hash_table_insert(t->by_code, g_strdup(line), g_strdupv(names));
-		for (int n = 0; names[n]; n++) {
-			char *key = value_fold(names[n]);
-			if (!*key || g_hash_table_contains(t->by_name, key)) {
+		g_auto(GStrv) written = g_strsplit(tab + 1, "|", -1);
+		for (int n = 0; written[n]; n++)
+			g_strstrip(written[n]);
+		if (!g_hash_table_contains(codes_seen, line)) {
+			g_hash_table_add(codes_seen, line);
+			put_string(codes, line);
+			cache_put_u32(codes, g_strv_length(written));
+			for (int n = 0; written[n]; n++)
+				put_string(codes, written[n]);
+		}
+		for (int n = 0; written[n]; n++) {
+			char *key = value_fold(written[n]);
+			if (!*key || g_hash_table_contains(code_of, key)) {
 				g_free(key);
 				continue;
 			}
-			g_ptr_array_add(t->names, key);
-			g_hash_table_insert(t->by_name, key, g_strdup(line));
+			g_ptr_array_add(names, key);
+			g_hash_table_insert(code_of, key, line);
 		}
 	}
-	g_ptr_array_sort(t->names, longest_first);
-	return g_steal_pointer(&t);
-}
+	g_ptr_array_sort(names, longest_first);	/* stable: file order within a length */
 
-/* A table as bytes for rules_cache.c, in its encoding: u32 codes; each:
- * the code, u32 names, each name as written; u32 folded names, longest
- * first; each: the name, its code. */
-static GBytes *
-table_encode(const struct table *t)
-{
 	GByteArray *b = g_byte_array_new();
-	GHashTableIter it;
-	gpointer code, written;
-	cache_put_u32(b, g_hash_table_size(t->by_code));
-	g_hash_table_iter_init(&it, t->by_code);
-	while (g_hash_table_iter_next(&it, &code, &written)) {
-		cache_put_string(b, code);
-		cache_put_u32(b, g_strv_length(written));
-		for (char **w = written; *w; w++)
-			cache_put_string(b, *w);
-	}
-	cache_put_u32(b, t->names->len);
-	for (guint i = 0; i < t->names->len; i++) {
-		const char *key = g_ptr_array_index(t->names, i);
-		cache_put_string(b, key);
-		cache_put_string(b, g_hash_table_lookup(t->by_name, key));
+	cache_put_u32(b, g_hash_table_size(codes_seen));
+	g_byte_array_append(b, codes->data, codes->len);
+	cache_put_u32(b, names->len);
+	for (guint i = 0; i < names->len; i++) {
+		const char *key = g_ptr_array_index(names, i);
+		put_string(b, key);
+		put_string(b, g_hash_table_lookup(code_of, key));
 	}
 	return g_byte_array_free_to_bytes(b);
 }
 
-/* The table of BYTES, or NULL when they are not one. */
+/* Checks one string of a block: in bounds, no NUL inside, NUL after. */
+static bool
+take_string(struct cache_reader *r)
+{
+	guint32 n = cache_take_u32(r);
+	if (r->bad || (size_t)(r->end - r->p) <= n || memchr(r->p, 0, n) || r->p[n] != '\0') {
+		r->bad = true;
+		return false;
+	}
+	r->p += n + 1;
+	return true;
+}
+
+/* The table whose block is BLOCK, or NULL when BLOCK is not one (a
+ * damaged cache: every count and length is checked once, here). */
 static struct table *
-table_decode(GBytes *bytes)
+table_of(GBytes *block)
 {
 	gsize size;
-	const guint8 *data = g_bytes_get_data(bytes, &size);
+	const guint8 *data = g_bytes_get_data(block, &size);
 	struct cache_reader r = { data, data + size, false };
-	g_autoptr(table) t = g_new0(struct table, 1);
-	t->by_name = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
-	t->names = g_ptr_array_new_with_free_func(g_free);
-	t->by_code = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
-	/* every count is bounded by what is left: a damaged one stops soon */
-	guint32 codes = cache_take_u32(&r);
-	for (guint32 i = 0; i < codes && !r.bad; i++) {
-		char *code = cache_take_string(&r);
+	struct table t = { 0 };
+
+	t.ncodes = cache_take_u32(&r);
+	t.codes = r.p;
+	for (guint32 i = 0; i < t.ncodes && !r.bad; i++) {
+		if (!take_string(&r))
+			break;
 		guint32 n = cache_take_u32(&r);
-		if (n > (size_t)(r.end - r.p) / 4) {
-			g_free(code);
-			return NULL;
-		}
-		char **written = g_new(char *, n + 1);
-		for (guint32 k = 0; k < n; k++)
-			written[k] = cache_take_string(&r);
-		written[n] = NULL;
-		g_hash_table_replace(t->by_code, code, written);
+		for (guint32 k = 0; k < n && take_string(&r); k++)
+			;
 	}
-	guint32 keys = cache_take_u32(&r);
-	if (r.bad || keys > (size_t)(r.end - r.p) / 8)
+	t.nnames = cache_take_u32(&r);
+	t.names = r.p;
+	for (guint32 i = 0; i < t.nnames && take_string(&r) && take_string(&r); i++)
+		;
+	if (r.bad || r.p != r.end)
 		return NULL;
-	for (guint32 i = 0; i < keys && !r.bad; i++) {
-		char *key = cache_take_string(&r);
-		g_ptr_array_add(t->names, key);
-		g_hash_table_replace(t->by_name, key, cache_take_string(&r));
-	}
-	return r.bad || r.p != r.end ? NULL : g_steal_pointer(&t);
+	struct table *out = g_memdup2(&t, sizeof t);
+	out->block = g_bytes_ref(block);
+	return out;
 }
 
 struct table *
@@ -264,27 +293,38 @@ table_load_cached(const char *path, struct rules_cache *cache, GError **error)
 	if (!text)
 		return NULL;
 	GBytes *kept = cache ? rules_cache_bytes(cache, "table", text) : NULL;
-	struct table *t = kept ? table_decode(kept) : NULL;
+	struct table *t = kept ? table_of(kept) : NULL;
 	if (t)
 		return t;
-	t = table_parse(path, text, error);
-	if (t && cache) {
-		g_autoptr(GBytes) b = table_encode(t);
-		rules_cache_keep_bytes(cache, "table", text, b);
-	}
-	return t;
+	g_autoptr(GBytes) block = table_parse(path, text, error);
+	if (!block)
+		return NULL;
+	if (cache)
+		rules_cache_keep_bytes(cache, "table", text, block);
+	return table_of(block);
 }
 
 const char *
 table_name_of(const struct table *t, const char *code, int index)
 {
-	char **names = t ? g_hash_table_lookup(t->by_code, code) : NULL;
-	if (!names)
-		return NULL;
-	for (int i = 0; names[i]; i++)
-		if (i == index && *names[i])
-			return names[i];
-	return *names[0] ? names[0] : NULL;
+	const guint8 *p = t ? t->codes : NULL;
+	for (guint32 i = 0; p && i < t->ncodes; i++) {
+		bool found = strcmp(next_string(&p, NULL), code) == 0;
+		guint32 n = next_u32(&p);
+		const char *first = NULL;
+		for (guint32 k = 0; k < n; k++) {
+			const char *name = next_string(&p, NULL);
+			if (!found)
+				continue;
+			if (k == 0)
+				first = name;
+			if ((int)k == index && *name)
+				return name;
+		}
+		if (found)
+			return first && *first ? first : NULL;
+	}
+	return NULL;
 }
 
 /* Whether NAME occurs in HAY at word boundaries. */
@@ -311,7 +351,17 @@ const char *
 table_lookup(const struct table *t, const char *text)
 {
 	g_autofree char *key = value_fold(text);
-	return g_hash_table_lookup(t->by_name, key);
+	size_t len = strlen(key);
+	const guint8 *p = t->names;
+
+	for (guint32 i = 0; i < t->nnames; i++) {
+		guint32 n;
+		const char *name = next_string(&p, &n);
+		const char *code = next_string(&p, NULL);
+		if (n == len && memcmp(name, key, len) == 0)
+			return code;
+	}
+	return NULL;
 }
 
 const char *
@@ -319,20 +369,25 @@ table_search(const struct table *t, const char *text)
 {
 	g_autofree char *key = value_fold(text);
 	const char *best = NULL, *best_at = NULL;
+	guint32 best_len = 0;
+	const guint8 *p = t->names;
 
 	/* Longest names first, so "Kurdistan Region of Iraq" wins over
 	 * "Iraq"; among names of one length, the earliest in the text. */
-	for (guint i = 0; i < t->names->len; i++) {
-		const char *name = g_ptr_array_index(t->names, i);
-		if (best && strlen(name) < strlen(best))
+	for (guint32 i = 0; i < t->nnames; i++) {
+		guint32 n;
+		const char *name = next_string(&p, &n);
+		const char *code = next_string(&p, NULL);
+		if (best && n < best_len)
 			break;
 		const char *at = find_word(key, name);
 		if (at && (!best || at < best_at)) {
-			best = name;
+			best = code;
 			best_at = at;
+			best_len = n;
 		}
 	}
-	return best ? g_hash_table_lookup(t->by_name, best) : NULL;
+	return best;
 }
 
 GPtrArray *
@@ -341,17 +396,19 @@ table_search_all(const struct table *t, const char *text)
 	g_autofree char *key = value_fold(text);
 	GPtrArray *found = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GArray) at = g_array_new(FALSE, FALSE, sizeof(gsize));
+	const guint8 *p = t->names;
 
 	/* Claim each stretch of text once, longest names first, then order
 	 * the codes by where they were written. */
 	g_autofree char *claimed = g_strdup(key);
-	for (guint i = 0; i < t->names->len; i++) {
-		const char *name = g_ptr_array_index(t->names, i);
-		const char *p;
-		while ((p = find_word(claimed, name))) {
-			const char *code = g_hash_table_lookup(t->by_name, name);
-			gsize pos = (gsize)(p - claimed);
-			memset(claimed + pos, '#', strlen(name));
+	for (guint32 i = 0; i < t->nnames; i++) {
+		guint32 n;
+		const char *name = next_string(&p, &n);
+		const char *code = next_string(&p, NULL);
+		const char *q;
+		while ((q = find_word(claimed, name))) {
+			gsize pos = (gsize)(q - claimed);
+			memset(claimed + pos, '#', n);
 			bool dup = false;
 			for (guint k = 0; k < found->len; k++)
 				dup = dup || strcmp(g_ptr_array_index(found, k), code) == 0;

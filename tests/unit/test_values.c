@@ -4,8 +4,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <string.h>
+#include <glib/gstdio.h>
 
-#include "confmail.h"
+#include "rules_cache.h"
 
 static struct table *countries, *languages, *months, *words;
 
@@ -182,10 +183,88 @@ test_fold_as_nfkc(void **state)
 	}
 }
 
+/* What a table answers, made from its text and taken from a warm cache:
+ * the first of a repeated code wins, names keep their file order within
+ * one length, an empty name is skipped, the INDEX-th name as written. */
+static void
+check_small_table(const struct table *t)
+{
+	assert_string_equal(table_lookup(t, "Kurdistan Region"), "KR");
+	assert_string_equal(table_lookup(t, "ALPHA"), "A");
+	assert_null(table_lookup(t, "Kurdistan"));
+	assert_string_equal(table_search(t, "from the kurdistan region of iraq"), "KR");
+	assert_string_equal(table_search(t, "beta and alpha"), "A");	/* longest */
+	assert_string_equal(table_search(t, "beta and alfa"), "B");	/* earliest */
+	assert_string_equal(table_search(t, "alfa and beta"), "A");
+	assert_string_equal(table_search(t, "an alphabet"), "A");	/* the repeated A's name */
+	assert_null(table_search(t, "alphabetical"));	/* whole words only */
+	assert_string_equal(table_name_of(t, "A", 0), "Alpha");
+	assert_string_equal(table_name_of(t, "A", 1), "Alfa");
+	assert_string_equal(table_name_of(t, "A", 7), "Alpha");
+	assert_string_equal(table_name_of(t, "A", 2), "Alpha");	/* not "Alphabet", of the repeated A */
+	assert_string_equal(table_lookup(t, "alphabet"), "A");
+	assert_string_equal(table_name_of(t, "KR", 1), "Kurdistan Region");
+	assert_null(table_name_of(t, "ZZ", 0));
+	g_autoptr(GPtrArray) all = table_search_all(t, "beta, the Kurdistan Region, iraq and alfa");
+	assert_int_equal(all->len, 4);
+	assert_string_equal(g_ptr_array_index(all, 0), "B");
+	assert_string_equal(g_ptr_array_index(all, 1), "KR");
+	assert_string_equal(g_ptr_array_index(all, 2), "IQ");
+	assert_string_equal(g_ptr_array_index(all, 3), "A");
+}
+
+static void
+test_table_text_and_cache(void **state)
+{
+	(void)state;
+	g_autofree char *dir = g_dir_make_tmp("confmail-table-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "small.table", NULL);
+	g_autofree char *cache_path = g_build_filename(dir, "db.rules-cache", NULL);
+	assert_true(g_file_set_contents(path,
+					"# code, then names\n"
+					"A\tAlpha | Alfa\n"
+					"B\tBeta |  | Alpha\n"
+					"KR\tKurdistan Region | Kurdistan Region\n"
+					"IQ\tIraq\n"
+					"A\tAlphabet\n", -1, NULL));
+	g_autoptr(table) plain = table_load(path, NULL);
+	assert_non_null(plain);
+	check_small_table(plain);
+
+	for (int round = 0; round < 2; round++) {	/* cold, then warm */
+		struct rules_cache *c = rules_cache_open(cache_path);
+		/* a file is written only with a pattern in it */
+		pcre2_code *re = rules_cache_code(c, "x");
+		if (!re) {
+			int err;
+			PCRE2_SIZE at;
+			re = pcre2_compile((PCRE2_SPTR) "x", 1, RULES_PCRE2_OPTIONS, &err, &at, NULL);
+			rules_cache_keep_code(c, "x", re);
+		}
+		g_autoptr(table) t = table_load_cached(path, c, NULL);
+		assert_non_null(t);
+		check_small_table(t);
+		guint hits, misses;
+		rules_cache_counts(c, &hits, &misses);
+		assert_int_equal(hits, round ? 2 : 0);	/* the pattern and the table */
+		assert_true(rules_cache_save(c, NULL));
+		rules_cache_free(c);
+		pcre2_code_free(re);
+	}
+	g_autoptr(GError) error = NULL;
+	assert_true(g_file_set_contents(path, "A Alpha\nno-names-here\n", -1, NULL));
+	assert_null(table_load(path, &error));
+	assert_non_null(strstr(error->message, "small.table:2:"));
+	g_unlink(cache_path);
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table_text_and_cache),
 		cmocka_unit_test(test_phone),
 		cmocka_unit_test(test_date),
 		cmocka_unit_test(test_bool),
