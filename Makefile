@@ -47,13 +47,15 @@ UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 # the examples look for it; other builds (sanitize) keep theirs in BUILD.
 ifeq ($(BUILD),build)
 BIN = confmail
+CLIENT = confmail-filter
 else
 BIN = $(BUILD)/confmail
+CLIENT = $(BUILD)/confmail-filter
 endif
 
 .PHONY: all check unit integration sanitize valgrind fuzz fuzz-build demo bench install clean deps print-libs
 
-all: $(BIN)
+all: $(BIN) $(CLIENT)
 
 # the libraries the binary links (tests/bench/intake links an empty
 # program the same way, to show what loading them costs)
@@ -63,6 +65,12 @@ print-libs:
 $(BIN): $(OBJS)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LIBS)
+
+# The MDA half of `confmail serve`: libc alone, so that it starts as fast
+# as /bin/true (src/client/confmail-filter.c).
+$(CLIENT): src/client/confmail-filter.c
+	@echo "  CC      $@"
+	@$(CC) $(WARNINGS) -D_DEFAULT_SOURCE $(CFLAGS) $(SANFLAGS) -o $@ $<
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	@echo "  CC      $<"
@@ -80,7 +88,7 @@ unit: $(UNIT_BINS)
 integration: $(BIN)
 
 # Every test, unit and end-to-end, against the binary of this build.
-check: $(BIN) $(UNIT_BINS)
+check: $(BIN) $(CLIENT) $(UNIT_BINS)
 	CONFMAIL=$(abspath $(BIN)) UNIT_DIR=$(abspath $(BUILD)/tests) tests/run
 
 # The same tests, built and run with AddressSanitizer and UBSan.
@@ -145,11 +153,12 @@ demo:
 bench: $(BIN)
 	tests/bench/intake
 
-install: $(BIN)
+install: $(BIN) $(CLIENT)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/confmail \
 		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
 		$(DESTDIR)$(PREFIX)/share/doc/confmail/examples
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/confmail
+	install -m 755 $(CLIENT) $(DESTDIR)$(PREFIX)/bin/confmail-filter
 	cp -R filters templates $(DESTDIR)$(PREFIX)/share/confmail/
 	install -m 644 contrib/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 contrib/man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
@@ -161,6 +170,6 @@ deps:
 	contrib/install-deps
 
 clean:
-	rm -rf build confmail demo
+	rm -rf build confmail confmail-filter demo
 
 -include $(OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)

@@ -1003,6 +1003,7 @@ struct command_context {
 
 int cmd_init(struct command_context *ctx, int argc, char **argv);
 int cmd_filter(struct command_context *ctx, int argc, char **argv);
+int cmd_serve(struct command_context *ctx, int argc, char **argv);
 int cmd_fetch(struct command_context *ctx, int argc, char **argv);
 int cmd_parse(struct command_context *ctx, int argc, char **argv);
 int cmd_stats(struct command_context *ctx, int argc, char **argv);
@@ -1029,6 +1030,9 @@ struct store *cm_open(struct command_context *ctx, enum store_mode mode, struct 
 /* Prints ERROR and returns the exit code it carries (EX_SOFTWARE if none).
  * In MDA mode (filter) the line starts with an RFC 3463 status code. */
 int cm_fail(GError *error);
+/* What cm_fail prints in MDA mode, with its RFC 3463 code, and in *CODE
+ * the exit code (for confmail-filter's answer from `serve`). */
+char *cm_fail_text(const GError *error, int *code);
 extern bool cm_mda_mode;
 
 /* heap.c: from here on, malloc serves from a 2 MiB transparent huge page

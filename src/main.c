@@ -15,6 +15,7 @@ static const struct {
 } commands[] = {
 	{ "init", cmd_init, "create or migrate the database" },
 	{ "filter", cmd_filter, "intake of one message on stdin (MDA)" },
+	{ "serve", cmd_serve, "the intake kept running, for confmail-filter (until SIGTERM)" },
 	{ "fetch", cmd_fetch, "intake from an IMAP or POP3 mailbox (--once, --daemon)" },
 	{ "parse", cmd_parse, "dry run: one JSON object per file" },
 	{ "registrations", cmd_registrations, "list registrations, or show one with its history" },
@@ -61,16 +62,29 @@ dsn_for(int code)
 	}
 }
 
+static int
+exit_code_of(const GError *error)
+{
+	return error && error->domain == CONFMAIL_ERROR && error->code > 0 ? error->code : EX_SOFTWARE;
+}
+
 int
 cm_fail(GError *error)
 {
-	int code = error && error->domain == CONFMAIL_ERROR && error->code > 0
-	    ? error->code : EX_SOFTWARE;
+	int code = exit_code_of(error);
 
 	if (cm_mda_mode)
 		fprintf(stderr, "%s ", dsn_for(code));
 	cm_err("%s", error ? error->message : "internal error");
 	return code;
+}
+
+char *
+cm_fail_text(const GError *error, int *code)
+{
+	*code = exit_code_of(error);
+	return g_strdup_printf("%s confmail: %s", dsn_for(*code),
+			       error ? error->message : "internal error");
 }
 
 struct config *
@@ -153,7 +167,7 @@ main(int argc, char **argv)
 		 * delivery's heap fits one huge page (heap.c). */
 		if (commands[i].run == cmd_filter)
 			heap_use_huge_pages();
-		else
+		else if (commands[i].run != cmd_serve)	/* it delivers as filter does */
 			setlocale(LC_ALL, "");
 		g_mime_init();
 		int rc = commands[i].run(&ctx, argc - 1, argv + 1);
