@@ -68,7 +68,7 @@ $(BIN): $(OBJS)
 
 # The MDA half of `confmail serve`: libc alone, so that it starts as fast
 # as /bin/true (src/client/confmail-filter.c).
-$(CLIENT): src/client/confmail-filter.c
+$(CLIENT): src/client/confmail-filter.c src/wire.h
 	@echo "  CC      $@"
 	@$(CC) $(WARNINGS) -D_DEFAULT_SOURCE $(CFLAGS) $(SANFLAGS) -o $@ $<
 

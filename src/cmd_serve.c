@@ -22,6 +22,7 @@
  */
 #define _GNU_SOURCE	/* accept4, memmem, struct ucred */
 #include "confmail.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -101,27 +102,11 @@ load(struct server *sv)
 	}
 }
 
-static bool
-write_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
 static void
 answer(int fd, int code, const char *text)
 {
 	g_autofree char *line = g_strdup_printf("%d %s\n", code, text ? text : "");
-	write_all(fd, line, strlen(line));
+	wire_write_all(fd, line, strlen(line));
 }
 
 /* The request's header: up to the empty line; what came after it (the
@@ -153,7 +138,7 @@ read_header(int fd, GByteArray *rest)
 	return NULL;
 }
 
-static const char *const passed_env[] = { "ORIGINAL_RECIPIENT", "RECIPIENT", "SENDER" };
+static const char *const passed_env[] = WIRE_PASSED_ENV;
 
 struct request {
 	gint64 size;
@@ -174,7 +159,7 @@ static bool
 parse_header(const char *header, struct request *q)
 {
 	g_auto(GStrv) lines = g_strsplit(header, "\n", -1);
-	if (!lines[0] || strcmp(lines[0], "confmail-filter 1") != 0)
+	if (!lines[0] || strcmp(lines[0], WIRE_GREETING) != 0)
 		return false;
 	q->size = -1;
 	for (int i = 1; lines[i] && *lines[i]; i++) {

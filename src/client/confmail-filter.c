@@ -32,10 +32,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../wire.h"
+
 #define EX_TEMPFAIL 75
 #define EX_CONFIG 78
 
-static const char *const passed_env[] = { "ORIGINAL_RECIPIENT", "RECIPIENT", "SENDER" };
+static const char *const passed_env[] = WIRE_PASSED_ENV;
 
 struct message {
 	char *data;
@@ -65,21 +67,6 @@ read_stdin(struct message *m)
 	}
 }
 
-static bool
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
 /* Appends "KEY VALUE\n"; false when VALUE cannot be carried on one line. */
 static bool
 add_line(char **buf, size_t *len, const char *key, const char *value)
@@ -107,7 +94,7 @@ ask_server(const char *socket_path, const struct message *m, const char *recipie
 		return -1;
 	strcpy(addr.sun_path, socket_path);
 
-	char *head = strdup("confmail-filter 1\n");
+	char *head = strdup(WIRE_GREETING "\n");
 	size_t hlen = head ? strlen(head) : 0;
 	char size[32];
 	snprintf(size, sizeof size, "%zu", m->len);
@@ -133,7 +120,7 @@ ask_server(const char *socket_path, const struct message *m, const char *recipie
 
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
-	    !write_all(fd, head, hlen) || !write_all(fd, m->data, m->len)) {
+	    !wire_write_all(fd, head, hlen) || !wire_write_all(fd, m->data, m->len)) {
 		free(head);
 		if (fd >= 0)
 			close(fd);
@@ -189,7 +176,7 @@ static void
 run_filter(const struct message *m, const char *conf, char **filter_args)
 {
 	int fd = memfd_create("message", 0);
-	if (fd < 0 || !write_all(fd, m->data, m->len) || lseek(fd, 0, SEEK_SET) != 0 ||
+	if (fd < 0 || !wire_write_all(fd, m->data, m->len) || lseek(fd, 0, SEEK_SET) != 0 ||
 	    dup2(fd, STDIN_FILENO) < 0) {
 		fprintf(stderr, "4.3.0 confmail-filter: cannot hand the message on: %s\n", strerror(errno));
 		exit(EX_TEMPFAIL);
