@@ -177,6 +177,12 @@ char *intake_strip_from_line(GByteArray *raw);
 void intake_envelope(struct envelope *env, const char *opt_recipient,
 		     const char *opt_sender, char *from_line_sender, const struct mail *m);
 void envelope_clear(struct envelope *env);
+/* The environment variables intake_envelope reads. */
+#define INTAKE_ENVIRONMENT { "ORIGINAL_RECIPIENT", "RECIPIENT", "SENDER" }
+/* From now on intake_envelope reads VALUES (in INTAKE_ENVIRONMENT's order,
+ * NULL: unset) instead of the environment; NULL goes back to it.  For
+ * `serve`, which delivers for other processes. */
+void intake_use_environment(const char *const *values);
 
 /* mail.c: a parsed message as plain data -------------------------------- */
 

@@ -98,10 +98,32 @@ bare_address(const char *s)
 	return g_steal_pointer(&t);
 }
 
+/* When set (intake_use_environment), the MTA's environment as a client
+ * of `serve` passed it, instead of this process's own. */
+static const char *const *given_env;
+
+void
+intake_use_environment(const char *const *values)
+{
+	given_env = values;
+}
+
+static const char *
+getenv_given(const char *name)
+{
+	static const char *const names[] = INTAKE_ENVIRONMENT;
+	if (!given_env)
+		return g_getenv(name);
+	for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
+		if (strcmp(names[i], name) == 0)
+			return given_env[i];
+	return NULL;
+}
+
 static const char *
 env_value(const char *name)
 {
-	const char *v = g_getenv(name);
+	const char *v = getenv_given(name);
 	return v && *v ? v : NULL;
 }
 
@@ -131,7 +153,7 @@ intake_envelope(struct envelope *env, const char *opt_recipient,
 
 	/* -f, or $SENDER as Exim and local(8) set it: an empty one is the
 	 * null sender of a bounce, not an unknown sender. */
-	const char *sender = opt_sender ? opt_sender : g_getenv("SENDER");
+	const char *sender = opt_sender ? opt_sender : getenv_given("SENDER");
 	const char *rp;
 	if (sender && (!*sender || g_ascii_strcasecmp(sender, "MAILER-DAEMON") == 0))
 		env->sender = g_strdup("");

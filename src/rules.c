@@ -204,10 +204,23 @@ needles_for(struct rules *r, const char *pattern)
 			: needles_of(r->needle_index, pattern);
 }
 
+/* pcre2_match, the same with or without JIT: JIT code has a stack of
+ * its own (32 KiB) that a deep match can outgrow, where the interpreter
+ * goes on; then the interpreter answers, as for filter, which never JITs. */
+static int
+match_at(const pcre2_code *re, const char *subject, PCRE2_SIZE start, pcre2_match_data *md)
+{
+	int rc = pcre2_match(re, (PCRE2_SPTR)subject, PCRE2_ZERO_TERMINATED, start, 0, md, NULL);
+	if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+		rc = pcre2_match(re, (PCRE2_SPTR)subject, PCRE2_ZERO_TERMINATED, start, PCRE2_NO_JIT,
+				 md, NULL);
+	return rc;
+}
+
 static bool
 matches(const pcre2_code *re, const char *subject, pcre2_match_data *md)
 {
-	return pcre2_match(re, (PCRE2_SPTR)subject, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL) >= 0;
+	return match_at(re, subject, 0, md) >= 0;
 }
 
 /* CONFMAIL_CHECK_NEEDLES=1: every text the needles rule out goes to PCRE2
@@ -1346,7 +1359,7 @@ rules_extract(const struct rules *r, const struct message_view *mv)
 			const struct prose *p = g_ptr_array_index(f->prose, k);
 			if (!may_match(r, p->re, p->needles, prose, prose_hits, md))
 				continue;
-			int rc = pcre2_match(p->re, (PCRE2_SPTR)prose, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL);
+			int rc = match_at(p->re, prose, 0, md);
 			if (rc < 0)
 				continue;
 			if (p->code) {
@@ -1373,8 +1386,7 @@ rules_extract(const struct rules *r, const struct message_view *mv)
 				start = ov[1] > start ? ov[1] : start + 1;
 				if (start >= strlen(subject))
 					break;
-				rc = pcre2_match(p->re, (PCRE2_SPTR)subject, PCRE2_ZERO_TERMINATED,
-						 start, 0, md, NULL);
+				rc = match_at(p->re, subject, start, md);
 			}
 		}
 	}

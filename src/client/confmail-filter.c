@@ -21,6 +21,7 @@
 #define _GNU_SOURCE	/* memfd_create */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -36,6 +37,11 @@
 
 #define EX_TEMPFAIL 75
 #define EX_CONFIG 78
+
+/* An answer slower than this is given up on: filter runs instead (a
+ * message the server commits meanwhile is then a duplicate, recorded
+ * once).  Generous: the server takes messages one at a time. */
+#define ANSWER_TIMEOUT_MS (300 * 1000)
 
 static const char *const passed_env[] = WIRE_PASSED_ENV;
 
@@ -85,9 +91,17 @@ add_line(char **buf, size_t *len, const char *key, const char *value)
 
 /* Hands M to the server on SOCKET_PATH.  The server's exit code, with its
  * text printed; -1 when it could not be asked or did not answer. */
+/* PATH resolved, else as given (the server compares them). */
+static char *
+resolved(const char *path)
+{
+	char *real = realpath(path, NULL);
+	return real ? real : strdup(path);
+}
+
 static int
 ask_server(const char *socket_path, const struct message *m, const char *recipient,
-	   const char *sender)
+	   const char *sender, const char *conf)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	if (strlen(socket_path) >= sizeof addr.sun_path)
@@ -101,6 +115,14 @@ ask_server(const char *socket_path, const struct message *m, const char *recipie
 	bool ok = head && add_line(&head, &hlen, "size", size) &&
 	    (!recipient || add_line(&head, &hlen, "recipient", recipient)) &&
 	    (!sender || add_line(&head, &hlen, "sender", sender));
+	/* what filter would use, which must be what the server uses */
+	const char *db = getenv("CONFMAIL_DATABASE");
+	char *conf_real = resolved(conf);
+	char *db_real = db && *db ? resolved(db) : NULL;
+	ok = ok && conf_real && add_line(&head, &hlen, "config", conf_real) &&
+	    (!db_real || add_line(&head, &hlen, "database", db_real));
+	free(conf_real);
+	free(db_real);
 	for (size_t i = 0; ok && i < sizeof passed_env / sizeof *passed_env; i++) {
 		const char *v = getenv(passed_env[i]);
 		if (!v)
@@ -119,7 +141,12 @@ ask_server(const char *socket_path, const struct message *m, const char *recipie
 	head[hlen] = '\0';
 
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct ucred peer;
+	socklen_t plen = sizeof peer;
+	/* only a server of our own user gets the message (the socket's
+	 * directory might be writable by others) */
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &plen) != 0 || peer.uid != geteuid() ||
 	    !wire_write_all(fd, head, hlen) || !wire_write_all(fd, m->data, m->len)) {
 		free(head);
 		if (fd >= 0)
@@ -131,6 +158,12 @@ ask_server(const char *socket_path, const struct message *m, const char *recipie
 	char reply[8192];
 	size_t got = 0;
 	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int ready = poll(&p, 1, ANSWER_TIMEOUT_MS);
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready <= 0)
+			break;
 		ssize_t n = read(fd, reply + got, sizeof reply - 1 - got);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -162,11 +195,10 @@ confmail_path(void)
 	if (n > 0) {
 		self[n] = '\0';
 		char *slash = strrchr(self, '/');
-		if (slash) {
-			strcpy(slash + 1, "confmail");
-			if (access(self, X_OK) == 0)
-				return strdup(self);
-		}
+		size_t room = slash ? sizeof self - (size_t)(slash + 1 - self) : 0;
+		if (slash && (size_t)snprintf(slash + 1, room, "confmail") < room &&
+		    access(self, X_OK) == 0)
+			return strdup(self);
 	}
 	return strdup("confmail");
 }
@@ -201,6 +233,7 @@ run_filter(const struct message *m, const char *conf, char **filter_args)
 	argv[k++] = "filter";
 	for (size_t i = 0; i < n; i++)
 		argv[k++] = filter_args[i];
+	signal(SIGPIPE, SIG_DFL);	/* as the MTA started us */
 	execvp(prog, argv);
 	fprintf(stderr, "4.3.0 confmail-filter: cannot run %s: %s\n", prog, strerror(errno));
 	exit(EX_TEMPFAIL);
@@ -243,11 +276,18 @@ main(int argc, char **argv)
 	struct message m = { 0 };
 	if (!read_stdin(&m)) {
 		fprintf(stderr, "4.3.0 confmail-filter: reading the message: %s\n", strerror(errno));
+		free(m.data);
+		free(filter_args);
 		return EX_TEMPFAIL;
 	}
+	/* the configuration filter would read: -c, else $CONFMAIL_CONF, else
+	 * ./confmail.conf (main.c) */
+	const char *conf_used = conf ? conf : getenv("CONFMAIL_CONF");
+	if (!conf_used || !*conf_used)
+		conf_used = "confmail.conf";
 	signal(SIGPIPE, SIG_IGN);	/* a server that goes away is a write error */
 	if (understood && socket_path && *socket_path) {
-		int code = ask_server(socket_path, &m, recipient, sender);
+		int code = ask_server(socket_path, &m, recipient, sender, conf_used);
 		if (code >= 0) {
 			free(m.data);
 			free(filter_args);

@@ -5,16 +5,33 @@
 source "$(dirname "$0")/lib.sh"
 
 CLIENT=$(dirname "$CONFMAIL")/confmail-filter
+# The client alone, with no confmail beside it or on $PATH: where it runs
+# filter instead of asking the server, it fails (75), so the checks below
+# that use it show the server's work, not filter's.
+mkdir -p "$TMP/solo"
+cp "$CLIENT" "$TMP/solo/"
+SOLO=$TMP/solo/confmail-filter
+solo() { PATH=/usr/bin:/bin "$SOLO" "$@"; }
 export CONFMAIL_NOW=2022-01-20T10:00:00+03:00
-pids=()
-trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
+trap 'kill -9 $(jobs -pr) 2>/dev/null; rm -rf "$TMP"' EXIT
+
+# stop PID: SIGTERM, and its exit code within 60 s (else 124).
+stop() {
+	local i
+	kill -TERM "$1"
+	for i in $(seq 1 600); do
+		kill -0 "$1" 2>/dev/null || { wait "$1"; return; }
+		sleep 0.1
+	done
+	kill -9 "$1"
+	return 124
+}
 
 # serve DB SOCKET [CONF]: a server in the background, ready when it returns.
 serve() {
 	local db=$1 sock=$2 conf=${3:-$CONFMAIL_CONF} i
 	CONFMAIL_DATABASE=$db "$CONFMAIL" -c "$conf" init >/dev/null
 	CONFMAIL_DATABASE=$db "$CONFMAIL" -c "$conf" serve --socket "$sock" 2>>"$TMP/serve.err" &
-	pids+=($!)
 	server=$!
 	for i in $(seq 1 200); do
 		[ -S "$sock" ] && grep -q "serving $db on $sock" "$TMP/serve.err" && return 0
@@ -25,14 +42,15 @@ serve() {
 
 sock=$TMP/db.sqlite.sock
 serve "$CONFMAIL_DATABASE" "$sock"
+main_server=$server
 
 # --- the same records as filter ----------------------------------------
 n=0 bad=0
 for f in "$DATA"/*.eml; do
-	"$CLIENT" -S "$sock" <"$f" || bad=$((bad + 1))
+	solo -S "$sock" <"$f" || bad=$((bad + 1))
 	n=$((n + 1))
 done
-equal "every sample through confmail-filter exits 0" "$bad" 0
+equal "every sample through confmail-filter (no filter to fall back on) exits 0" "$bad" 0
 equal "every sample stored" "$(sql 'SELECT count(*) FROM messages')" "$n"
 ref=$TMP/ref.sqlite
 CONFMAIL_DATABASE=$ref "$CONFMAIL" init >/dev/null
@@ -50,50 +68,72 @@ check "... and not nothing" test "$(view "$ref" | wc -l)" -gt 20
 
 # --- the envelope as the MTA gives it ----------------------------------
 sed 's/^Message-ID: .*/Message-ID: <env-1@test.example>/' "$DATA/reg-en-form.eml" >"$TMP/env.eml"
-ORIGINAL_RECIPIENT=info@icssi.example SENDER= "$CLIENT" -S "$sock" <"$TMP/env.eml"
+ORIGINAL_RECIPIENT=info@icssi.example SENDER= solo -S "$sock" <"$TMP/env.eml"
 equal "\$ORIGINAL_RECIPIENT and an empty \$SENDER reach the server" \
 	"$(sql "SELECT a.recipient_source || ' ' || a.envelope_recipient || ' [' || a.envelope_sender || ']'
 		FROM arrivals a JOIN messages m ON m.id = a.message WHERE m.message_id = 'env-1@test.example'")" \
 	"\$ORIGINAL_RECIPIENT info@icssi.example []"
 sed 's/^Message-ID: .*/Message-ID: <env-2@test.example>/' "$DATA/reg-en-form.eml" >"$TMP/env2.eml"
-"$CLIENT" -S "$sock" -r Register@ICSSI.example -f Jane@X.example <"$TMP/env2.eml"
+solo -S "$sock" -r Register@ICSSI.example -f Jane@X.example <"$TMP/env2.eml"
 equal "-r and -f reach the server" \
 	"$(sql "SELECT a.recipient_source || ' ' || a.envelope_recipient || ' ' || a.envelope_sender
 		FROM arrivals a JOIN messages m ON m.id = a.message WHERE m.message_id = 'env-2@test.example'")" \
 	"-r register@icssi.example jane@x.example"
-"$CLIENT" -S "$sock" -r register@icssi.example <"$TMP/env2.eml"
+solo -S "$sock" -r register@icssi.example <"$TMP/env2.eml"
 equal "a redelivery is recorded once, as a second arrival" \
 	"$(sql "SELECT count(*) || ' ' || max(deliveries) FROM messages WHERE message_id = 'env-2@test.example'")" "1 2"
-expect_rc 78 "an -r that is not UTF-8: 78, as filter" "$CLIENT" -S "$sock" -r $'\xff@x' <"$TMP/env.eml"
+expect_rc 78 "an -r that is not UTF-8: 78, as filter" solo -S "$sock" -r $'\xff@x' <"$TMP/env.eml"
 check "... with filter's words" grep -q '^4.3.5 confmail: filter: -r or -f is not UTF-8$' "$TMP/err"
 
 # --- the size limit is the server's -------------------------------------
 small=$(conf_with limits max_message_size 3000)
 serve "$TMP/small.sqlite" "$TMP/small.sock" "$small"
 head -c 5000 /dev/zero | tr '\0' x | cat "$DATA/question-en.eml" - >"$TMP/big.eml"
-expect_rc 65 "over the server's max_message_size: 65" "$CLIENT" -S "$TMP/small.sock" <"$TMP/big.eml"
+expect_rc 65 "over the server's max_message_size: 65" \
+	env CONFMAIL_DATABASE="$TMP/small.sqlite" PATH=/usr/bin:/bin "$SOLO" -c "$small" -S "$TMP/small.sock" <"$TMP/big.eml"
 check "... with 5.3.4 and the limit" grep -q '^5.3.4 confmail: message refused: larger than the limit of 3000 bytes' "$TMP/err"
-expect_rc 0 "... and a message within it: 0" "$CLIENT" -S "$TMP/small.sock" <"$DATA/question-en.eml"
+expect_rc 0 "... and a message within it: 0" \
+	env CONFMAIL_DATABASE="$TMP/small.sqlite" PATH=/usr/bin:/bin "$SOLO" -c "$small" -S "$TMP/small.sock" <"$DATA/question-en.eml"
+
+# --- a client configured for another database is not served -------------
+sed 's/^Message-ID: .*/Message-ID: <other-db@test.example>/' "$DATA/question-en.eml" >"$TMP/other.eml"
+expect_rc 0 "a client for another database than the server's: 0" "$CLIENT" -S "$TMP/small.sock" <"$TMP/other.eml"
+equal "... recorded by its own filter, in its own database" \
+	"$(sql "SELECT count(*) FROM messages WHERE message_id = 'other-db@test.example'")" 1
+equal "... not in the server's" \
+	"$(sqlite3 "$TMP/small.sqlite" "SELECT count(*) FROM messages WHERE message_id = 'other-db@test.example'")" 0
+check "... and the server says why" grep -q 'not this server.s .*: it runs filter itself' "$TMP/serve.err"
 
 # --- an edited rule is read before the next message ---------------------
 rules=$TMP/rules
 cp -r "$ROOT/filters" "$rules"
 CONFMAIL_RULES=$rules serve "$TMP/rules.sqlite" "$TMP/rules.sock"
-expect_rc 0 "with its own rules: 0" "$CLIENT" -S "$TMP/rules.sock" <"$DATA/reg-en-form.eml"
+rsolo() { CONFMAIL_DATABASE=$TMP/rules.sqlite PATH=/usr/bin:/bin "$SOLO" -S "$TMP/rules.sock" "$@"; }
+expect_rc 0 "with its own rules: 0" rsolo <"$DATA/reg-en-form.eml"
 cp "$rules/classify.rules" "$TMP/classify.keep"
 printf 'class registration 1\n  subject ~ (unclosed\n' >>"$rules/classify.rules"
 sed 's/^Message-ID: .*/Message-ID: <rules-1@test.example>/' "$DATA/reg-en-form.eml" >"$TMP/rules1.eml"
-expect_rc 78 "a broken rule, added while it runs: 78, as filter" "$CLIENT" -S "$TMP/rules.sock" <"$TMP/rules1.eml"
+expect_rc 78 "a broken rule, added while it runs: 78, as filter" rsolo <"$TMP/rules1.eml"
 check "... naming the file" grep -q 'classify.rules:[0-9]*: bad pattern' "$TMP/err"
 cp "$TMP/classify.keep" "$rules/classify.rules"
-expect_rc 0 "mended: 0 again" "$CLIENT" -S "$TMP/rules.sock" <"$TMP/rules1.eml"
+expect_rc 0 "mended: 0 again" rsolo <"$TMP/rules1.eml"
+
+# --- the database file replaced under it ---------------------------------
+sqlite3 "$TMP/rules.sqlite" ".backup '$TMP/rules.backup'"
+mv "$TMP/rules.backup" "$TMP/rules.sqlite"
+rm -f "$TMP/rules.sqlite-wal" "$TMP/rules.sqlite-shm"
+sed 's/^Message-ID: .*/Message-ID: <replaced@test.example>/' "$DATA/reg-en-form.eml" >"$TMP/replaced.eml"
+expect_rc 0 "the database replaced by a copy while it runs: 0" rsolo <"$TMP/replaced.eml"
+equal "... and the message is in the file now at that path" \
+	"$(sqlite3 "$TMP/rules.sqlite" "SELECT count(*) FROM messages WHERE message_id = 'replaced@test.example'")" 1
 
 # --- one server per socket; SIGTERM ends it ------------------------------
 expect_rc 75 "a second server on the same socket is refused" \
 	env CONFMAIL_DATABASE="$TMP/rules.sqlite" CONFMAIL_RULES="$rules" "$CONFMAIL" serve --socket "$TMP/rules.sock"
 check "... saying why" grep -q 'another confmail serve answers on' "$TMP/err"
-kill -TERM "$server"
-wait "$server"
+check "... leaving the first one's socket" test -S "$TMP/rules.sock"
+expect_rc 0 "... which still answers" rsolo <"$DATA/reg-en-form.eml"
+stop "$server"
 equal "SIGTERM: the server exits 0" "$?" 0
 check "... and removes its socket" test ! -e "$TMP/rules.sock"
 
@@ -112,19 +152,22 @@ done
 rm -f "$TMP"/rc.*
 clients=()
 for i in $(seq 1 50); do
-	( "$CLIENT" -S "$sock" <"$TMP/in/$i.eml" 2>/dev/null; echo $? >"$TMP/rc.$i" ) &
+	( solo -S "$sock" <"$TMP/in/$i.eml" 2>/dev/null; echo $? >"$TMP/rc.$i" ) &
 	clients+=($!)
 done
 wait "${clients[@]}"
 equal "50 clients at once: every one exits 0" "$(cat "$TMP"/rc.* | sort | uniq -c | tr -s ' ')" " 50 0"
 equal "... every message stored once" \
 	"$(sql "SELECT count(*) || ' ' || count(DISTINCT message_id) FROM messages WHERE message_id LIKE 'many-%'")" "50 50"
+stop "$main_server"
+equal "the server that took them all ends with SIGTERM: 0" "$?" 0
+serve "$CONFMAIL_DATABASE" "$sock"
+main_server=$server
 
 for i in $(seq 1 50); do
 	sed "s/^Message-ID: .*/Message-ID: <kill-$i@test.example>/" "$DATA/reg-ar-base64.eml" >"$TMP/in/k$i.eml"
 done
 rm -f "$TMP"/rc.*
-main_server=${pids[0]}
 clients=()
 for i in $(seq 1 50); do
 	( "$CLIENT" -S "$sock" <"$TMP/in/k$i.eml" 2>/dev/null; echo $? >"$TMP/rc.$i" ) &
@@ -159,14 +202,13 @@ else
 		--suppressions=/usr/share/glib-2.0/valgrind/glib.supp \
 		"$CONFMAIL" serve --socket "$vsock" 2>"$TMP/vg.err" &
 	vg=$!
-	pids+=($vg)
-	for i in $(seq 1 400); do [ -S "$vsock" ] && break; sleep 0.05; done
-	sleep 0.5
+	for i in $(seq 1 600); do grep -q 'serving' "$TMP/vg.err" && break; sleep 0.1; done
 	vbad=0
-	for f in "$DATA"/*.eml; do "$CLIENT" -S "$vsock" <"$f" || vbad=$((vbad + 1)); done
+	for f in "$DATA"/*.eml; do
+		CONFMAIL_DATABASE=$TMP/vg.sqlite solo -S "$vsock" <"$f" || vbad=$((vbad + 1))
+	done
 	equal "under valgrind: every sample exits 0" "$vbad" 0
-	kill -TERM "$vg"
-	wait "$vg"
+	stop "$vg"
 	equal "... and valgrind finds no error in serve" "$?" 0
 	grep -v '^confmail: serving' "$TMP/vg.err" | head -20
 fi
