@@ -90,15 +90,18 @@ files_signature(const struct server *sv)
 	GString *s = g_string_new(NULL);
 	struct stat sb;
 	if (stat(sv->ctx->config_path, &sb) == 0)
-		g_string_append_printf(s, "%ld.%ld:%ld/", (long)sb.st_mtim.tv_sec,
-				       sb.st_mtim.tv_nsec, (long)sb.st_size);
+		g_string_append_printf(s, "%lu:%ld.%ld:%ld.%ld:%ld/", (unsigned long)sb.st_ino,
+				       (long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec, (long)sb.st_ctim.tv_sec,
+				       sb.st_ctim.tv_nsec, (long)sb.st_size);
 	g_autoptr(GDir) dir = g_dir_open(sv->rules_dir, 0, NULL);
 	const char *name;
 	while (dir && (name = g_dir_read_name(dir))) {
 		g_autofree char *path = g_build_filename(sv->rules_dir, name, NULL);
 		if (stat(path, &sb) == 0)
-			g_string_append_printf(s, "%s=%ld.%ld:%ld/", name, (long)sb.st_mtim.tv_sec,
-					       sb.st_mtim.tv_nsec, (long)sb.st_size);
+			g_string_append_printf(s, "%s=%lu:%ld.%ld:%ld.%ld:%ld/", name,
+					       (unsigned long)sb.st_ino, (long)sb.st_mtim.tv_sec,
+					       sb.st_mtim.tv_nsec, (long)sb.st_ctim.tv_sec,
+					       sb.st_ctim.tv_nsec, (long)sb.st_size);
 	}
 	return g_string_free(s, FALSE);
 }
@@ -152,7 +155,11 @@ must_reload(const struct server *sv)
 	if (g_strcmp0(now, sv->signature) != 0)
 		return true;
 	struct stat sb;
-	return stat(sv->cfg->database, &sb) != 0 || sb.st_dev != sv->db_dev || sb.st_ino != sv->db_ino;
+	if (stat(sv->cfg->database, &sb) != 0 || sb.st_dev != sv->db_dev || sb.st_ino != sv->db_ino)
+		return true;
+	/* another confmail migrated it: this build may not know the schema
+	 * (store_open then says so, and messages wait for a newer serve) */
+	return store_schema_version(sv->st) != store_latest_version();
 }
 
 static void

@@ -118,6 +118,14 @@ check "... naming the file" grep -q 'classify.rules:[0-9]*: bad pattern' "$TMP/e
 cp "$TMP/classify.keep" "$rules/classify.rules"
 expect_rc 0 "mended: 0 again" rsolo <"$TMP/rules1.eml"
 
+# --- the database migrated by a newer confmail ---------------------------
+v=$(sqlite3 "$TMP/rules.sqlite" 'PRAGMA user_version')
+sqlite3 "$TMP/rules.sqlite" "PRAGMA user_version = $((v + 1))"
+expect_rc 78 "the schema made newer while it runs: 78, as filter" rsolo <"$DATA/reg-en-form.eml"
+check "... saying so" grep -q 'is newer than this confmail knows' "$TMP/err"
+sqlite3 "$TMP/rules.sqlite" "PRAGMA user_version = $v"
+expect_rc 0 "... and 0 when it is one it knows again" rsolo <"$DATA/reg-en-form.eml"
+
 # --- the database file replaced under it ---------------------------------
 sqlite3 "$TMP/rules.sqlite" ".backup '$TMP/rules.backup'"
 mv "$TMP/rules.backup" "$TMP/rules.sqlite"
