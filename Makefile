@@ -150,7 +150,7 @@ demo:
 	$(MAKE) all
 	contrib/demo
 
-bench: $(BIN)
+bench: $(BIN) $(CLIENT)
 	tests/bench/intake
 
 install: $(BIN) $(CLIENT)
