@@ -153,17 +153,25 @@ expect_rc 0 "no socket given: 0" "$CLIENT" <"$DATA/reg-en-form.eml"
 expect_rc 78 "an option filter does not know: filter says so" "$CLIENT" -S "$sock" --bogus <"$DATA/reg-en-form.eml"
 
 # --- 50 clients at once, and the server killed among them ---------------
+# fifty TAG KILL_AT CMD...: 50 messages (Message-ID TAG-N) to CMD at once,
+# their exit codes in $TMP/rc.N; the main server SIGKILLed right after
+# client KILL_AT starts (0: never).
 mkdir -p "$TMP/in"
-for i in $(seq 1 50); do
-	sed "s/^Message-ID: .*/Message-ID: <many-$i@test.example>/" "$DATA/reg-ar-base64.eml" >"$TMP/in/$i.eml"
-done
-rm -f "$TMP"/rc.*
-clients=()
-for i in $(seq 1 50); do
-	( solo -S "$sock" <"$TMP/in/$i.eml" 2>/dev/null; echo $? >"$TMP/rc.$i" ) &
-	clients+=($!)
-done
-wait "${clients[@]}"
+fifty() {
+	local tag=$1 kill_at=$2 i clients=()
+	shift 2
+	rm -f "$TMP"/rc.*
+	for i in $(seq 1 50); do
+		sed "s/^Message-ID: .*/Message-ID: <$tag-$i@test.example>/" "$DATA/reg-ar-base64.eml" >"$TMP/in/$tag-$i.eml"
+	done
+	for i in $(seq 1 50); do
+		( "$@" <"$TMP/in/$tag-$i.eml" 2>/dev/null; echo $? >"$TMP/rc.$i" ) &
+		clients+=($!)
+		[ "$i" = "$kill_at" ] && kill -9 "$main_server"
+	done
+	wait "${clients[@]}"
+}
+fifty many 0 solo -S "$sock"
 equal "50 clients at once: every one exits 0" "$(cat "$TMP"/rc.* | sort | uniq -c | tr -s ' ')" " 50 0"
 equal "... every message stored once" \
 	"$(sql "SELECT count(*) || ' ' || count(DISTINCT message_id) FROM messages WHERE message_id LIKE 'many-%'")" "50 50"
@@ -172,17 +180,7 @@ equal "the server that took them all ends with SIGTERM: 0" "$?" 0
 serve "$CONFMAIL_DATABASE" "$sock"
 main_server=$server
 
-for i in $(seq 1 50); do
-	sed "s/^Message-ID: .*/Message-ID: <kill-$i@test.example>/" "$DATA/reg-ar-base64.eml" >"$TMP/in/k$i.eml"
-done
-rm -f "$TMP"/rc.*
-clients=()
-for i in $(seq 1 50); do
-	( "$CLIENT" -S "$sock" <"$TMP/in/k$i.eml" 2>/dev/null; echo $? >"$TMP/rc.$i" ) &
-	clients+=($!)
-	[ "$i" = 20 ] && kill -9 "$main_server"
-done
-wait "${clients[@]}"
+fifty kill 20 "$CLIENT" -S "$sock"
 # the clients that found no server ran filter, 30 at once on one
 # database: as for 50 filters (concurrency.sh), 75 is allowed, and the
 # MTA's retry succeeds
@@ -190,7 +188,7 @@ others=0
 for i in $(seq 1 50); do
 	case $(cat "$TMP/rc.$i") in
 	0) ;;
-	75) "$CLIENT" -S "$sock" <"$TMP/in/k$i.eml" || others=$((others + 1)) ;;
+	75) "$CLIENT" -S "$sock" <"$TMP/in/kill-$i.eml" || others=$((others + 1)) ;;
 	*) others=$((others + 1)) ;;
 	esac
 done
